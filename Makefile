@@ -1,0 +1,44 @@
+# One task runner; .ci/run mirrors it. Every cargo call is --locked.
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: run test lint fmt check build bench fuzz-check servers servers-stop deps validate-libraries
+
+## Build and start OpsConductor (today: validate the shipped libraries).
+run: validate-libraries
+
+## The test suite: installs what tests need, starts the loopback test servers, runs every test.
+test: deps servers
+	$(CARGO) nextest run --workspace --locked --no-fail-fast
+	$(CARGO) test --workspace --locked --doc
+
+## fmt + clippy with warnings denied.
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+build:
+	$(CARGO) build --workspace --locked
+
+validate-libraries:
+	$(CARGO) run --locked -q -p opsconductor -- library validate libraries
+
+## Benchmarks (figures go to docs/BENCHMARKS.md).
+bench:
+	$(CARGO) bench --locked -p opsconductor-core
+
+## Builds the fuzz targets and runs each briefly (stable toolchain, no sanitizer).
+fuzz-check:
+	scripts/fuzz-smoke.sh
+
+deps:
+	scripts/install-deps.sh
+
+servers:
+	scripts/test-servers.sh start
+
+servers-stop:
+	scripts/test-servers.sh stop

@@ -1,0 +1,27 @@
+//! # opsconductor-core
+//!
+//! The pure heart of OpsConductor: everything that decides *what* runs and *what a result
+//! means*, with no async runtime, transport or database. Every other crate builds on it.
+//!
+//! ## Layout
+//! - [`ids`] — UUID v7 id newtypes.
+//! - [`error`] — field-precise [`ValidationError`] shared by validated constructors.
+//! - [`model`] — jobs, schedules, actions, runs, results, segments.
+//! - [`library`] — the command / parser / target-source libraries and their loader.
+//! - [`params`] — command params checked against the command's JSON Schema.
+//! - [`template`] — command templates compiled at load, rendered for previews.
+//! - [`parse`] — output parsers (regex, JSONPath, key=value, tables) and field maps.
+//! - [`criteria`] — the success-criteria expression language (ok / warn / fail).
+//! - [`targets`] — target expansion (addresses, CIDRs, ranges, lists, files) and routing.
+
+pub mod criteria;
+pub mod error;
+pub mod ids;
+pub mod library;
+pub mod model;
+pub mod params;
+pub mod parse;
+pub mod targets;
+pub mod template;
+
+pub use error::{FieldError, ValidationError};

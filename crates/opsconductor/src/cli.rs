@@ -1,0 +1,93 @@
+//! Command-line grammar.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// OpsConductor: distributed network monitor and job runner.
+#[derive(Debug, Parser)]
+#[command(name = "opsconductor", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Work with the command, parser and target-source libraries.
+    #[command(subcommand)]
+    Library(LibraryCommand),
+}
+
+/// Where the libraries live.
+#[derive(Debug, Args)]
+pub struct LibraryDir {
+    /// Library directory (holds commandLibrary.json, parserLibrary.json,
+    /// targetSourceLibrary.json and an optional plugins/ folder).
+    #[arg(long = "dir", env = "OPSCONDUCTOR_LIBRARY_DIR", default_value = "libraries")]
+    pub dir: PathBuf,
+    /// An extra directory of library packs.
+    #[arg(long = "plugins", env = "OPSCONDUCTOR_LIBRARY_PLUGINS")]
+    pub plugins: Option<PathBuf>,
+}
+
+/// `library` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum LibraryCommand {
+    /// Load and check every library file: schemas, templates, criteria, parsers and their
+    /// samples, cross-references. Exits 1 and lists every problem when anything is wrong.
+    Validate {
+        /// Library directory (default: ./libraries or $OPSCONDUCTOR_LIBRARY_DIR).
+        dir: Option<PathBuf>,
+        /// An extra directory of library packs.
+        #[arg(long, env = "OPSCONDUCTOR_LIBRARY_PLUGINS")]
+        plugins: Option<PathBuf>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Render a command's live preview with params (`--param count=4`).
+    Preview {
+        /// Command id, e.g. ping.icmp.
+        command: String,
+        /// A param as NAME=VALUE; VALUE is read as JSON when it parses, else as text.
+        #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// Target shown in the preview.
+        #[arg(long, default_value = "192.0.2.1")]
+        target: String,
+        /// Library location.
+        #[command(flatten)]
+        library: LibraryDir,
+    },
+    /// Run a parser on a sample read from standard input and print the fields as JSON.
+    Parse {
+        /// Parser id, e.g. ping.stats.
+        parser: String,
+        /// Library location.
+        #[command(flatten)]
+        library: LibraryDir,
+    },
+    /// List library entries.
+    List {
+        /// Which entries.
+        #[arg(value_enum, default_value = "commands")]
+        what: ListWhat,
+        /// Library location.
+        #[command(flatten)]
+        library: LibraryDir,
+    },
+}
+
+/// Entry types for `library list`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ListWhat {
+    /// Commands.
+    Commands,
+    /// Parsers.
+    Parsers,
+    /// Target sources.
+    TargetSources,
+}
