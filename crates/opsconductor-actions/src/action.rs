@@ -60,8 +60,10 @@ impl ActionOutput {
 
     /// Sets a timing in milliseconds.
     pub fn timing(&mut self, name: &str, duration: Duration) {
-        self.timings
-            .insert(name.to_owned(), Value::from(duration.as_secs_f64() * 1000.0));
+        self.timings.insert(
+            name.to_owned(),
+            Value::from(duration.as_secs_f64() * 1000.0),
+        );
     }
 }
 
@@ -93,7 +95,10 @@ pub trait Action: Send + Sync {
     fn kind(&self) -> ActionKind;
 
     /// Runs once against one target. Must not panic on any input or device answer.
-    fn run<'a>(&'a self, input: ActionInput<'a>) -> BoxFuture<'a, Result<ActionOutput, ActionError>>;
+    fn run<'a>(
+        &'a self,
+        input: ActionInput<'a>,
+    ) -> BoxFuture<'a, Result<ActionOutput, ActionError>>;
 }
 
 /// Appends `bytes` to `buf` up to [`MAX_RAW_OUTPUT_BYTES`]; returns false once capped.

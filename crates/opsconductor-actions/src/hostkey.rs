@@ -32,7 +32,12 @@ pub enum HostKeyDecision {
 /// Decides whether to trust a host key for `host:port`.
 pub trait HostKeyVerifier: Send + Sync {
     /// Checks (and on first use records) the key.
-    fn verify<'a>(&'a self, host: &'a str, port: u16, key: &'a HostKey) -> BoxFuture<'a, HostKeyDecision>;
+    fn verify<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+        key: &'a HostKey,
+    ) -> BoxFuture<'a, HostKeyDecision>;
 }
 
 /// Trust on first use, in memory.
@@ -52,7 +57,12 @@ impl MemoryTofu {
 }
 
 impl HostKeyVerifier for MemoryTofu {
-    fn verify<'a>(&'a self, host: &'a str, port: u16, key: &'a HostKey) -> BoxFuture<'a, HostKeyDecision> {
+    fn verify<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+        key: &'a HostKey,
+    ) -> BoxFuture<'a, HostKeyDecision> {
         let mut known = self
             .known
             .lock()
@@ -85,9 +95,21 @@ mod tests {
     #[tokio::test]
     async fn first_use_is_recorded_and_a_changed_key_refused() {
         let tofu = MemoryTofu::default();
-        assert_eq!(tofu.verify("h", 22, &key("SHA256:a")).await, HostKeyDecision::TrustedOnFirstUse);
-        assert_eq!(tofu.verify("h", 22, &key("SHA256:a")).await, HostKeyDecision::Trusted);
-        assert!(matches!(tofu.verify("h", 22, &key("SHA256:b")).await, HostKeyDecision::Changed { .. }));
-        assert_eq!(tofu.verify("h", 2222, &key("SHA256:b")).await, HostKeyDecision::TrustedOnFirstUse);
+        assert_eq!(
+            tofu.verify("h", 22, &key("SHA256:a")).await,
+            HostKeyDecision::TrustedOnFirstUse
+        );
+        assert_eq!(
+            tofu.verify("h", 22, &key("SHA256:a")).await,
+            HostKeyDecision::Trusted
+        );
+        assert!(matches!(
+            tofu.verify("h", 22, &key("SHA256:b")).await,
+            HostKeyDecision::Changed { .. }
+        ));
+        assert_eq!(
+            tofu.verify("h", 2222, &key("SHA256:b")).await,
+            HostKeyDecision::TrustedOnFirstUse
+        );
     }
 }

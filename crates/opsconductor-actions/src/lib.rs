@@ -20,6 +20,7 @@ pub mod credential;
 pub mod hostkey;
 pub mod metrics;
 pub mod registry;
+pub mod resolve;
 pub mod runner;
 
 pub use action::{Action, ActionError, ActionInput, ActionOutput};

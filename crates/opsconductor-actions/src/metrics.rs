@@ -13,7 +13,10 @@ pub const ACTION_DURATION_SECONDS: &str = "opsconductor_actions_duration_seconds
 
 /// Registers descriptions with the installed recorder.
 pub fn describe() {
-    describe_counter!(ACTIONS_TOTAL, "Actions run by the chunk runner, by kind and outcome");
+    describe_counter!(
+        ACTIONS_TOTAL,
+        "Actions run by the chunk runner, by kind and outcome"
+    );
     describe_histogram!(
         ACTION_DURATION_SECONDS,
         metrics::Unit::Seconds,

@@ -52,7 +52,11 @@ pub struct PreparedAction {
 
 impl PreparedAction {
     /// Prepares a resolved library action.
-    pub fn from_resolved(index: u32, resolved: &ResolvedAction<'_>, credential: Option<Arc<Credential>>) -> Self {
+    pub fn from_resolved(
+        index: u32,
+        resolved: &ResolvedAction<'_>,
+        credential: Option<Arc<Credential>>,
+    ) -> Self {
         Self {
             index,
             kind: resolved.command.def.kind,
@@ -144,7 +148,16 @@ async fn run_target(
 ) {
     let target_deadline = Instant::now() + config.target_timeout;
     for action in actions {
-        let record = run_one(registry, run_id, target, action, target_deadline, config, cancel).await;
+        let record = run_one(
+            registry,
+            run_id,
+            target,
+            action,
+            target_deadline,
+            config,
+            cancel,
+        )
+        .await;
         if tx.send(record.0).await.is_err() {
             return;
         }
@@ -182,7 +195,9 @@ async fn run_one(
                     credential: action.credential.as_deref(),
                     deadline,
                 };
-                let guarded = AssertUnwindSafe(executor.run(input)).catch_unwind();
+                // Inside the async block so a panic while building the future is caught too.
+                let guarded =
+                    AssertUnwindSafe(async move { executor.run(input).await }).catch_unwind();
                 tokio::select! {
                     biased;
                     () = cancel.cancelled() => Err(ActionError::Cancelled),

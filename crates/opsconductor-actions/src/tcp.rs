@@ -134,7 +134,7 @@ impl TcpAction {
             Target::Host(host) => {
                 let addrs = tokio::time::timeout_at(
                     until,
-                    tokio::net::lookup_host((host.as_str(), params.port)),
+                    crate::resolve::lookup_host(host.as_str(), params.port),
                 )
                 .await
                 .map_err(|_| {

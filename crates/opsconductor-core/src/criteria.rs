@@ -783,9 +783,7 @@ impl Parser {
             other => {
                 return Err(CriteriaError {
                     column,
-                    message: format!(
-                        "unknown function '{other}' (known: exists, len, lower)"
-                    ),
+                    message: format!("unknown function '{other}' (known: exists, len, lower)"),
                 });
             }
         };
@@ -808,7 +806,10 @@ impl Parser {
                         Some(tok) => {
                             return Err(CriteriaError {
                                 column: tok.column,
-                                message: format!("expected a field name after '.', found {}", tok.kind),
+                                message: format!(
+                                    "expected a field name after '.', found {}",
+                                    tok.kind
+                                ),
                             });
                         }
                         None => {
@@ -846,7 +847,8 @@ impl Parser {
                         _ => {
                             return Err(CriteriaError {
                                 column: self.end_column(),
-                                message: "expected an index or a quoted key inside '[ ]'".to_owned(),
+                                message: "expected an index or a quoted key inside '[ ]'"
+                                    .to_owned(),
                             });
                         }
                     }
@@ -859,7 +861,10 @@ impl Parser {
 }
 
 fn number(n: f64) -> Value {
-    #[expect(clippy::cast_possible_truncation, reason = "only when n is integral and in range")]
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "only when n is integral and in range"
+    )]
     if n.fract() == 0.0 && n.abs() < 9.0e15 {
         Value::from(n as i64)
     } else {
@@ -899,7 +904,11 @@ mod tests {
         assert!(warn.reason.contains("loss_pct = 50"), "{}", warn.reason);
         let fail = criteria.evaluate(&fields(json!({"loss_pct": 100})));
         assert_eq!(fail.verdict, Verdict::Fail);
-        assert!(fail.reason.contains("rtt_avg_ms missing"), "{}", fail.reason);
+        assert!(
+            fail.reason.contains("rtt_avg_ms missing"),
+            "{}",
+            fail.reason
+        );
     }
 
     #[test]
@@ -924,7 +933,10 @@ mod tests {
         assert!(check("lower(status) == 'up'", &f));
         assert!(check("!(code >= 400) || false", &f));
         assert!(check("code != 500", &f));
-        assert!(!check("missing != 500", &f), "a missing field is never 'not equal'");
+        assert!(
+            !check("missing != 500", &f),
+            "a missing field is never 'not equal'"
+        );
         assert!(check("code == 200.0", &f));
         assert!(check("-1.5e1 < 0", &f));
     }

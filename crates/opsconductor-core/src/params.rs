@@ -74,7 +74,9 @@ impl ParamSchema {
             let base = pointer_to_path(error.instance_path().as_str());
             let (field, message) = match error.kind() {
                 ValidationErrorKind::Required { property } => {
-                    let name = property.as_str().map_or_else(|| property.to_string(), str::to_owned);
+                    let name = property
+                        .as_str()
+                        .map_or_else(|| property.to_string(), str::to_owned);
                     (join(&base, &name), "is required".to_owned())
                 }
                 ValidationErrorKind::AdditionalProperties { unexpected } => {
@@ -121,7 +123,10 @@ impl ParamSchema {
 }
 
 /// Overlays `params` on `defaults` (one level: a param given replaces the default whole).
-pub fn with_defaults(defaults: &Map<String, Value>, params: &Map<String, Value>) -> Map<String, Value> {
+pub fn with_defaults(
+    defaults: &Map<String, Value>,
+    params: &Map<String, Value>,
+) -> Map<String, Value> {
     let mut merged = defaults.clone();
     for (k, v) in params {
         merged.insert(k.clone(), v.clone());
@@ -190,7 +195,9 @@ mod tests {
     #[test]
     fn every_violation_names_its_field() {
         let err = schema()
-            .validate(&map(json!({"count": "four", "oids": ["1.3", "x"], "colour": 1})))
+            .validate(&map(
+                json!({"count": "four", "oids": ["1.3", "x"], "colour": 1}),
+            ))
             .unwrap_err();
         let fields: Vec<&str> = err.errors.iter().map(|e| e.field.as_str()).collect();
         assert!(fields.contains(&"count"), "{err}");
@@ -222,7 +229,13 @@ mod tests {
 
     #[test]
     fn broken_schemas_are_refused() {
-        assert!(ParamSchema::compile(&json!({"type": "object", "properties": {"a": {"type": "nope"}}}), vec![]).is_err());
+        assert!(
+            ParamSchema::compile(
+                &json!({"type": "object", "properties": {"a": {"type": "nope"}}}),
+                vec![]
+            )
+            .is_err()
+        );
         assert!(ParamSchema::compile(&json!([]), vec![]).is_err());
         assert!(ParamSchema::compile(&json!({"type": "string"}), vec![]).is_err());
     }

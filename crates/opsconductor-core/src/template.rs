@@ -61,7 +61,9 @@ pub struct CommandTemplate {
 
 impl fmt::Debug for CommandTemplate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("CommandTemplate").field(&self.source).finish()
+        f.debug_tuple("CommandTemplate")
+            .field(&self.source)
+            .finish()
     }
 }
 
@@ -115,10 +117,13 @@ impl CommandTemplate {
             "target".to_owned(),
             serde_json::Value::String(target.to_owned()),
         );
-        let template = self.env.get_template(NAME).map_err(|e| TemplateRenderError {
-            line: None,
-            message: describe(&e),
-        })?;
+        let template = self
+            .env
+            .get_template(NAME)
+            .map_err(|e| TemplateRenderError {
+                line: None,
+                message: describe(&e),
+            })?;
         let text = template
             .render(Value::from(minijinja::value::Serde(&context)))
             .map_err(|e| TemplateRenderError {

@@ -1,5 +1,8 @@
 //! Job validation against the shipped libraries: every problem named by its field.
 
+// Helpers outside #[test] functions are not covered by clippy.toml's allow-unwrap-in-tests.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -31,7 +34,11 @@ fn job(overrides: Value) -> JobSpec {
 fn fields(spec: &JobSpec) -> Vec<String> {
     match spec.validate(library()) {
         Ok(()) => Vec::new(),
-        Err(e) => e.errors.into_iter().map(|e| format!("{}: {}", e.field, e.message)).collect(),
+        Err(e) => e
+            .errors
+            .into_iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect(),
     }
 }
 
@@ -46,8 +53,14 @@ fn wrong_param_type_and_range_are_named_by_path() {
         {"command": "ping.icmp", "params": {"count": "four"}},
         {"command": "ping.icmp", "params": {"count": 100000}}
     ]})));
-    assert!(f.iter().any(|e| e.starts_with("actions[0].params.count:")), "{f:?}");
-    assert!(f.iter().any(|e| e.starts_with("actions[1].params.count:")), "{f:?}");
+    assert!(
+        f.iter().any(|e| e.starts_with("actions[0].params.count:")),
+        "{f:?}"
+    );
+    assert!(
+        f.iter().any(|e| e.starts_with("actions[1].params.count:")),
+        "{f:?}"
+    );
 }
 
 #[test]
@@ -56,8 +69,16 @@ fn unknown_command_and_parser_are_named_with_a_suggestion() {
         {"command": "ping.icmpp"},
         {"command": "ping.icmp", "parsers": ["ping.stat"]}
     ]})));
-    assert!(f.iter().any(|e| e.starts_with("actions[0].command:") && e.contains("did you mean \"ping.icmp\"")), "{f:?}");
-    assert!(f.iter().any(|e| e.starts_with("actions[1].parsers[0]:")), "{f:?}");
+    assert!(
+        f.iter()
+            .any(|e| e.starts_with("actions[0].command:")
+                && e.contains("did you mean \"ping.icmp\"")),
+        "{f:?}"
+    );
+    assert!(
+        f.iter().any(|e| e.starts_with("actions[1].parsers[0]:")),
+        "{f:?}"
+    );
 }
 
 #[test]
@@ -66,9 +87,19 @@ fn bad_cron_bad_cidr_and_an_unapproved_slash_eight_are_named() {
         "schedule": {"type": "cron", "expression": "every minute"},
         "targets": {"include": [{"type": "range", "value": "10.0.0.0/33"}, {"type": "range", "value": "11.0.0.0/8"}]}
     })));
-    assert!(f.iter().any(|e| e.starts_with("schedule.expression:")), "{f:?}");
-    assert!(f.iter().any(|e| e.starts_with("targets.include[0].value:")), "{f:?}");
-    assert!(f.iter().any(|e| e.contains("allow_large") || e.contains("cap")), "{f:?}");
+    assert!(
+        f.iter().any(|e| e.starts_with("schedule.expression:")),
+        "{f:?}"
+    );
+    assert!(
+        f.iter().any(|e| e.starts_with("targets.include[0].value:")),
+        "{f:?}"
+    );
+    assert!(
+        f.iter()
+            .any(|e| e.contains("allow_large") || e.contains("cap")),
+        "{f:?}"
+    );
 }
 
 #[test]
@@ -86,7 +117,13 @@ fn no_actions_empty_name_and_bad_options_are_all_reported_together() {
         "actions": [],
         "options": {"concurrency": 0, "target_timeout_ms": 5, "segment": "Bad Name"}
     })));
-    for field in ["name:", "actions:", "options.concurrency:", "options.target_timeout_ms:", "options.segment:"] {
+    for field in [
+        "name:",
+        "actions:",
+        "options.concurrency:",
+        "options.target_timeout_ms:",
+        "options.segment:",
+    ] {
         assert!(f.iter().any(|e| e.starts_with(field)), "{field} in {f:?}");
     }
 }
@@ -104,7 +141,10 @@ fn a_credential_on_a_command_without_one_is_refused() {
     let f = fields(&job(json!({"actions": [
         {"command": "ping.icmp", "credential": "0190a9e2-0000-7000-8000-000000000000"}
     ]})));
-    assert!(f.iter().any(|e| e.starts_with("actions[0].credential:")), "{f:?}");
+    assert!(
+        f.iter().any(|e| e.starts_with("actions[0].credential:")),
+        "{f:?}"
+    );
 }
 
 #[test]
@@ -112,7 +152,11 @@ fn criteria_overrides_are_parsed() {
     let f = fields(&job(json!({"actions": [
         {"command": "ping.icmp", "criteria": {"ok": "loss_pct <"}}
     ]})));
-    assert!(f.iter().any(|e| e.starts_with("actions[0].criteria.ok:") && e.contains("column")), "{f:?}");
+    assert!(
+        f.iter()
+            .any(|e| e.starts_with("actions[0].criteria.ok:") && e.contains("column")),
+        "{f:?}"
+    );
 }
 
 #[test]

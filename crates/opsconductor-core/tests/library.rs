@@ -1,5 +1,8 @@
 //! Loading the libraries: the shipped files, plugin packs, and every kind of bad file.
 
+// Helpers outside #[test] functions are not covered by clippy.toml's allow-unwrap-in-tests.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 
 use opsconductor_core::library::{ActionKind, Library, LibraryError, SourceFile};
@@ -28,7 +31,11 @@ fn with_pack(text: &str) -> Result<Library, LibraryError> {
 }
 
 fn messages(e: &LibraryError) -> String {
-    e.problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+    e.problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]
@@ -40,11 +47,26 @@ fn shipped_libraries_load_with_every_required_kind() {
             "no shipped command of kind {kind}"
         );
     }
-    for parser in ["ping.stats", "snmp.system", "snmp.if_table", "http.json_health", "ssh.banner", "device.show_version"] {
+    for parser in [
+        "ping.stats",
+        "snmp.system",
+        "snmp.if_table",
+        "http.json_health",
+        "ssh.banner",
+        "device.show_version",
+    ] {
         assert!(lib.parser(parser).is_some(), "parser {parser} is shipped");
     }
-    for source in ["network_range", "custom_group", "uploaded_file", "host_list"] {
-        assert!(lib.target_source(source).is_some(), "target source {source} is shipped");
+    for source in [
+        "network_range",
+        "custom_group",
+        "uploaded_file",
+        "host_list",
+    ] {
+        assert!(
+            lib.target_source(source).is_some(),
+            "target source {source} is shipped"
+        );
     }
 }
 
@@ -54,7 +76,12 @@ fn every_shipped_command_renders_its_preview_with_defaults() {
     for command in lib.commands() {
         let mut params = command.defaults.clone();
         // Required params without defaults get a value of their type from the schema.
-        if let Some(required) = command.def.params_schema.get("required").and_then(|r| r.as_array()) {
+        if let Some(required) = command
+            .def
+            .params_schema
+            .get("required")
+            .and_then(|r| r.as_array())
+        {
             for name in required.iter().filter_map(|n| n.as_str()) {
                 if !params.contains_key(name) {
                     let ty = command.def.params_schema["properties"][name]["type"].as_str();
@@ -70,15 +97,21 @@ fn every_shipped_command_renders_its_preview_with_defaults() {
         let out = command
             .preview(&params, "10.0.0.1")
             .unwrap_or_else(|e| panic!("{}: {e}", command.def.id));
-        assert!(out.text.contains("10.0.0.1") || !command.def.template.contains("target"), "{}", command.def.id);
+        assert!(
+            out.text.contains("10.0.0.1") || !command.def.template.contains("target"),
+            "{}",
+            command.def.id
+        );
     }
 }
 
 #[test]
 fn a_plugin_pack_adds_commands_and_parsers() {
     let dir = tempfile::tempdir().unwrap();
-    let plugins = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/libraries/plugins-example");
-    let lib = Library::load_dir_with_plugins(&shipped_dir(), &plugins).unwrap_or_else(|e| panic!("{e}"));
+    let plugins =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/libraries/plugins-example");
+    let lib =
+        Library::load_dir_with_plugins(&shipped_dir(), &plugins).unwrap_or_else(|e| panic!("{e}"));
     assert!(lib.files().len() > 3);
     drop(dir);
 }
@@ -93,8 +126,14 @@ fn id_conflicts_between_packs_are_named_with_both_places() {
     .unwrap_err();
     let text = messages(&err);
     assert!(text.contains("plugins/test.json:parsers[0]"), "{text}");
-    assert!(text.contains("duplicate parser id \"ping.stats\""), "{text}");
-    assert!(text.contains("parserLibrary.json:parsers["), "names the first definition: {text}");
+    assert!(
+        text.contains("duplicate parser id \"ping.stats\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("parserLibrary.json:parsers["),
+        "names the first definition: {text}"
+    );
 }
 
 #[test]
@@ -117,13 +156,35 @@ fn every_problem_is_reported_at_once() {
     )
     .unwrap_err();
     let text = messages(&err);
-    assert!(text.contains("commands[0].template") && text.contains("syntax"), "{text}");
-    assert!(text.contains("commands[1].kind") && text.contains("teleport"), "{text}");
-    assert!(text.contains("commands[2].criteria.ok") && text.contains("column"), "{text}");
-    assert!(text.contains("commands[2].template") && text.contains("undefined"), "{text}");
-    let line_of_first = err.problems.iter().find(|p| p.path == "commands[0].template").unwrap().line;
+    assert!(
+        text.contains("commands[0].template") && text.contains("syntax"),
+        "{text}"
+    );
+    assert!(
+        text.contains("commands[1].kind") && text.contains("teleport"),
+        "{text}"
+    );
+    assert!(
+        text.contains("commands[2].criteria.ok") && text.contains("column"),
+        "{text}"
+    );
+    assert!(
+        text.contains("commands[2].template") && text.contains("undefined"),
+        "{text}"
+    );
+    let line_of_first = err
+        .problems
+        .iter()
+        .find(|p| p.path == "commands[0].template")
+        .unwrap()
+        .line;
     assert_eq!(line_of_first, Some(7), "{text}");
-    let line_of_second = err.problems.iter().find(|p| p.path.starts_with("commands[1]")).unwrap().line;
+    let line_of_second = err
+        .problems
+        .iter()
+        .find(|p| p.path.starts_with("commands[1]"))
+        .unwrap()
+        .line;
     assert_eq!(line_of_second, Some(8), "{text}");
 }
 
@@ -136,7 +197,10 @@ fn unknown_parser_reference_is_a_cross_reference_error() {
     )
     .unwrap_err();
     let text = messages(&err);
-    assert!(text.contains("commands[0].parsers[0]") && text.contains("unknown parser \"ping.stat\""), "{text}");
+    assert!(
+        text.contains("commands[0].parsers[0]") && text.contains("unknown parser \"ping.stat\""),
+        "{text}"
+    );
 }
 
 #[test]
@@ -150,12 +214,20 @@ fn unsupported_format_version_is_refused() {
 #[test]
 fn unknown_envelope_fields_and_wrong_sections_are_refused() {
     let err = with_pack(r#"{"format_version": 1, "name": "x", "comands": []}"#).unwrap_err();
-    assert!(messages(&err).contains("unknown field `comands`"), "{}", messages(&err));
+    assert!(
+        messages(&err).contains("unknown field `comands`"),
+        "{}",
+        messages(&err)
+    );
     let err = with_pack(
         r#"{"format_version": 1, "kind": "parsers", "name": "x", "commands": [{"id": "q"}]}"#,
     )
     .unwrap_err();
-    assert!(messages(&err).contains("must not hold commands"), "{}", messages(&err));
+    assert!(
+        messages(&err).contains("must not hold commands"),
+        "{}",
+        messages(&err)
+    );
 }
 
 #[test]
@@ -172,7 +244,10 @@ fn bad_json_schema_and_bad_defaults_are_named() {
     .unwrap_err();
     let text = messages(&err);
     assert!(text.contains("commands[0].defaults.port"), "{text}");
-    assert!(text.contains("commands[1].params_schema") && text.contains("invalid JSON Schema"), "{text}");
+    assert!(
+        text.contains("commands[1].params_schema") && text.contains("invalid JSON Schema"),
+        "{text}"
+    );
 }
 
 #[test]

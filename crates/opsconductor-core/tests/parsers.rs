@@ -4,6 +4,9 @@
 //! every entry of `libraries/parserLibrary.json` and checks each captured output against
 //! its expected parse.
 
+// Helpers outside #[test] functions are not covered by clippy.toml's allow-unwrap-in-tests.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
 

@@ -26,7 +26,11 @@ pub enum Command {
 pub struct LibraryDir {
     /// Library directory (holds commandLibrary.json, parserLibrary.json,
     /// targetSourceLibrary.json and an optional plugins/ folder).
-    #[arg(long = "dir", env = "OPSCONDUCTOR_LIBRARY_DIR", default_value = "libraries")]
+    #[arg(
+        long = "dir",
+        env = "OPSCONDUCTOR_LIBRARY_DIR",
+        default_value = "libraries"
+    )]
     pub dir: PathBuf,
     /// An extra directory of library packs.
     #[arg(long = "plugins", env = "OPSCONDUCTOR_LIBRARY_PLUGINS")]

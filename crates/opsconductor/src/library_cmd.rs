@@ -33,7 +33,10 @@ pub fn run(command: LibraryCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn load_from(dir: &Path, plugins: Option<&Path>) -> Result<Library, opsconductor_core::library::LibraryError> {
+fn load_from(
+    dir: &Path,
+    plugins: Option<&Path>,
+) -> Result<Library, opsconductor_core::library::LibraryError> {
     match plugins {
         Some(p) => Library::load_dir_with_plugins(dir, p),
         None => Library::load_dir(dir),
@@ -99,7 +102,12 @@ fn parse_param(text: &str) -> anyhow::Result<(String, Value)> {
     Ok((name.to_owned(), value))
 }
 
-fn preview(lib: &Library, command_id: &str, raw_params: &[String], target: &str) -> anyhow::Result<ExitCode> {
+fn preview(
+    lib: &Library,
+    command_id: &str,
+    raw_params: &[String],
+    target: &str,
+) -> anyhow::Result<ExitCode> {
     let Some(command) = lib.command(command_id) else {
         bail!("unknown command {command_id:?}; `opsconductor library list` shows them");
     };
@@ -116,7 +124,9 @@ fn preview(lib: &Library, command_id: &str, raw_params: &[String], target: &str)
         }
         return Ok(ExitCode::FAILURE);
     }
-    let rendered = command.preview(&params, target).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let rendered = command
+        .preview(&params, target)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     writeln!(std::io::stdout().lock(), "{}", rendered.text)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -132,7 +142,11 @@ fn parse(lib: &Library, parser_id: &str) -> anyhow::Result<ExitCode> {
         .context("reading the sample from standard input")?;
     let text = String::from_utf8_lossy(&bytes);
     let output = parser.compiled.parse(&text);
-    writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(&output)?)?;
+    writeln!(
+        std::io::stdout().lock(),
+        "{}",
+        serde_json::to_string_pretty(&output)?
+    )?;
     Ok(if output.errors.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -145,7 +159,11 @@ fn list(lib: &Library, what: ListWhat) -> anyhow::Result<ExitCode> {
     match what {
         ListWhat::Commands => {
             for c in lib.commands() {
-                writeln!(out, "{:<24} {:<12} {:<14} {}", c.def.id, c.def.kind, c.def.category, c.def.name)?;
+                writeln!(
+                    out,
+                    "{:<24} {:<12} {:<14} {}",
+                    c.def.id, c.def.kind, c.def.category, c.def.name
+                )?;
             }
         }
         ListWhat::Parsers => {
@@ -169,8 +187,14 @@ mod tests {
     #[test]
     fn params_read_json_first_then_text() {
         assert_eq!(parse_param("count=4").unwrap(), ("count".into(), json!(4)));
-        assert_eq!(parse_param("host=a.b").unwrap(), ("host".into(), json!("a.b")));
-        assert_eq!(parse_param("oids=[\"1.3\"]").unwrap(), ("oids".into(), json!(["1.3"])));
+        assert_eq!(
+            parse_param("host=a.b").unwrap(),
+            ("host".into(), json!("a.b"))
+        );
+        assert_eq!(
+            parse_param("oids=[\"1.3\"]").unwrap(),
+            ("oids".into(), json!(["1.3"]))
+        );
         assert!(parse_param("novalue").is_err());
         assert!(parse_param("=1").is_err());
     }

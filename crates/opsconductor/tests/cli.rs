@@ -1,5 +1,8 @@
 //! The `opsconductor library ...` tools, run as a user runs them.
 
+// Helpers outside #[test] functions are not covered by clippy.toml's allow-unwrap-in-tests.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -54,8 +57,17 @@ fn edit(path: &Path, f: impl FnOnce(&mut serde_json::Value)) {
 #[test]
 fn validate_accepts_the_shipped_libraries() {
     let out = opsconductor(&["library", "validate", shipped().to_str().unwrap()], None);
-    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
-    assert!(text(&out.stdout).starts_with("ok: "), "{}", text(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).starts_with("ok: "),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]
@@ -86,7 +98,8 @@ fn validate_names_all_three_planted_errors_and_fails() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("3 problems"), "{stderr}");
     assert!(
-        stderr.contains("commandLibrary.json:commands[1].colour") && stderr.contains("unknown field"),
+        stderr.contains("commandLibrary.json:commands[1].colour")
+            && stderr.contains("unknown field"),
         "{stderr}"
     );
     assert!(
@@ -97,7 +110,10 @@ fn validate_names_all_three_planted_errors_and_fails() {
         stderr.contains("targetSourceLibrary.json:target_sources[") && stderr.contains("duplicate"),
         "{stderr}"
     );
-    assert!(stderr.contains("(line "), "problems carry line numbers: {stderr}");
+    assert!(
+        stderr.contains("(line "),
+        "problems carry line numbers: {stderr}"
+    );
 }
 
 #[test]
@@ -110,7 +126,10 @@ fn validate_reports_a_truncated_file_with_its_line() {
     let out = opsconductor(&["library", "validate", dir.path().to_str().unwrap()], None);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr.contains("commandLibrary.json: invalid JSON"), "{stderr}");
+    assert!(
+        stderr.contains("commandLibrary.json: invalid JSON"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -118,7 +137,11 @@ fn validate_refuses_binary_junk() {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&shipped(), dir.path());
     std::fs::create_dir(dir.path().join("plugins")).unwrap();
-    std::fs::write(dir.path().join("plugins/junk.json"), [0x7f, 0x45, 0x4c, 0x46, 0xff, 0x00]).unwrap();
+    std::fs::write(
+        dir.path().join("plugins/junk.json"),
+        [0x7f, 0x45, 0x4c, 0x46, 0xff, 0x00],
+    )
+    .unwrap();
     let out = opsconductor(&["library", "validate", dir.path().to_str().unwrap()], None);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
@@ -130,27 +153,46 @@ fn validate_refuses_binary_junk() {
 fn preview_renders_a_command_with_params() {
     let out = opsconductor(
         &[
-            "library", "preview", "ping.icmp", "--param", "count=7", "--target", "10.1.2.3",
-            "--dir", shipped().to_str().unwrap(),
+            "library",
+            "preview",
+            "ping.icmp",
+            "--param",
+            "count=7",
+            "--target",
+            "10.1.2.3",
+            "--dir",
+            shipped().to_str().unwrap(),
         ],
         None,
     );
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
-    assert!(stdout.contains('7') && stdout.contains("10.1.2.3"), "{stdout}");
+    assert!(
+        stdout.contains('7') && stdout.contains("10.1.2.3"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn preview_refuses_a_param_of_the_wrong_type() {
     let out = opsconductor(
         &[
-            "library", "preview", "ping.icmp", "--param", "count=lots",
-            "--dir", shipped().to_str().unwrap(),
+            "library",
+            "preview",
+            "ping.icmp",
+            "--param",
+            "count=lots",
+            "--dir",
+            shipped().to_str().unwrap(),
         ],
         None,
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("param count"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("param count"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -162,7 +204,13 @@ fn parse_reads_a_sample_from_stdin() {
 2 packets transmitted, 2 received, 0% packet loss, time 1001ms\n\
 rtt min/avg/max/mdev = 0.045/0.053/0.061/0.008 ms\n";
     let out = opsconductor(
-        &["library", "parse", "ping.stats", "--dir", shipped().to_str().unwrap()],
+        &[
+            "library",
+            "parse",
+            "ping.stats",
+            "--dir",
+            shipped().to_str().unwrap(),
+        ],
         Some(sample),
     );
     let stdout = text(&out.stdout);
@@ -174,7 +222,13 @@ rtt min/avg/max/mdev = 0.045/0.053/0.061/0.008 ms\n";
 #[test]
 fn unknown_command_is_a_clear_error() {
     let out = opsconductor(
-        &["library", "preview", "no.such", "--dir", shipped().to_str().unwrap()],
+        &[
+            "library",
+            "preview",
+            "no.such",
+            "--dir",
+            shipped().to_str().unwrap(),
+        ],
         None,
     );
     assert_eq!(out.status.code(), Some(2));

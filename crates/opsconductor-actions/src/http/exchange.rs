@@ -216,7 +216,7 @@ async fn resolve(name: &str, port: u16) -> Result<Vec<SocketAddr>, ActionError> 
     if name == "invalid" || name.ends_with(".invalid") {
         return Err(cannot(&"the .invalid domain never resolves (RFC 6761)"));
     }
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name, port))
+    let addrs: Vec<SocketAddr> = crate::resolve::lookup_host(name, port)
         .await
         .map_err(|e| cannot(&e))?
         .collect();

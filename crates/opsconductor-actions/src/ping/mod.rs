@@ -281,7 +281,7 @@ impl Action for PingAction {
 
 /// Resolves a hostname to its first address of the wanted family.
 async fn resolve(host: &str, family: Family) -> Result<IpAddr, ActionError> {
-    let addrs = tokio::net::lookup_host((host, 0))
+    let addrs = crate::resolve::lookup_host(host, 0)
         .await
         .map_err(|e| ActionError::Failed(format!("cannot resolve host {host}: {e}")))?;
     let mut found_other = false;

@@ -78,7 +78,7 @@ impl HostResolver {
         };
         let first = match self {
             Self::System => {
-                let lookup = tokio::net::lookup_host((name.as_str(), port));
+                let lookup = crate::resolve::lookup_host(name.as_str(), port);
                 match tokio::time::timeout_at(deadline, lookup).await {
                     Err(_elapsed) => {
                         return Err(ActionError::Timeout(format!(

@@ -98,7 +98,7 @@ async fn connect(target: &Target, port: u16, budget: &Budget) -> Result<Connecte
         Target::Ip(ip) => vec![SocketAddr::new(*ip, port)],
         Target::Host(name) => {
             let resolved = budget
-                .run(tokio::net::lookup_host((name.as_str(), port)), |ms| {
+                .run(crate::resolve::lookup_host(name.as_str(), port), |ms| {
                     format!("could not resolve {name} within {ms} ms")
                 })
                 .await?

@@ -2,6 +2,9 @@
 //! loopback (`scripts/test-servers.sh start` starts snmpd and sshd; HTTP servers start in
 //! the tests themselves). One test binary for the crate.
 
+// Helpers outside #[test] functions are not covered by clippy.toml's allow-unwrap-in-tests.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 mod http;

@@ -371,7 +371,6 @@ async fn a_hostname_without_an_address_of_the_family_is_an_error_that_says_so() 
 }
 
 #[tokio::test]
-#[ignore = "asks the resolver of /etc/resolv.conf, which may be off the host"]
 async fn an_unresolvable_name_is_an_error_with_the_resolver_reason() {
     let action = PingAction::new();
     let err = ping(&action, "no-such-host.invalid", json!({"count": 1}))

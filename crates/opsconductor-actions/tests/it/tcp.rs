@@ -140,6 +140,26 @@ async fn an_answer_that_does_not_match_is_output_not_an_error() {
 }
 
 #[tokio::test]
+async fn an_unknown_host_says_it_does_not_resolve() {
+    let target = Target::Host("no-such-host.invalid".into());
+    let params: Map<String, Value> = json!({"port": 80}).as_object().cloned().expect("object");
+    let err = TcpAction::new()
+        .run(ActionInput {
+            target: &target,
+            params: &params,
+            credential: None,
+            deadline: Instant::now() + Duration::from_secs(10),
+        })
+        .await
+        .unwrap_err();
+    let ActionError::Failed(reason) = err else {
+        panic!("expected Failed, got {err:?}");
+    };
+    assert!(reason.contains("no-such-host.invalid"), "{reason}");
+    assert!(reason.contains("resolve"), "{reason}");
+}
+
+#[tokio::test]
 async fn a_closed_port_is_refused() {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");

@@ -56,7 +56,9 @@ impl ActionKind {
     /// Kinds of credential this action can use.
     pub fn credential_kinds(self) -> &'static [CredentialKind] {
         match self {
-            Self::SnmpGet | Self::SnmpWalk => &[CredentialKind::SnmpCommunity, CredentialKind::SnmpV3],
+            Self::SnmpGet | Self::SnmpWalk => {
+                &[CredentialKind::SnmpCommunity, CredentialKind::SnmpV3]
+            }
             Self::SshCommand => &[CredentialKind::SshPassword, CredentialKind::SshKey],
             Self::HttpGet => &[CredentialKind::HttpBasic, CredentialKind::HttpBearer],
             Self::Ping | Self::SshPort | Self::TcpPort => &[],
@@ -66,7 +68,7 @@ impl ActionKind {
 
 impl std::fmt::Display for ActionKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 

@@ -12,8 +12,8 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::{
-    Command, CommandDef, CredentialUse, Library, LibraryError, LibraryProblem, LoadedFile,
-    Origin, Parser, TargetSource, TargetSourceDef,
+    Command, CommandDef, CredentialUse, Library, LibraryError, LibraryProblem, LoadedFile, Origin,
+    Parser, TargetSource, TargetSourceDef,
 };
 use crate::params::ParamSchema;
 use crate::parse::{ParserDef, check_samples};
@@ -98,7 +98,10 @@ pub(super) fn load_dir(dir: &Path, extra_plugins: Option<&Path>) -> Result<Libra
                 .filter(|p| p.extension().is_some_and(|e| e == "json"))
                 .collect(),
             Err(e) => {
-                problems.push(whole_file(&plugins.display().to_string(), format!("cannot list: {e}")));
+                problems.push(whole_file(
+                    &plugins.display().to_string(),
+                    format!("cannot list: {e}"),
+                ));
                 continue;
             }
         };
@@ -125,11 +128,15 @@ pub(super) fn load_dir(dir: &Path, extra_plugins: Option<&Path>) -> Result<Libra
 }
 
 fn read_file(path: &Path, label: String) -> Result<SourceFile, LibraryProblem> {
-    let meta = std::fs::metadata(path).map_err(|e| whole_file(&label, format!("cannot read: {e}")))?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| whole_file(&label, format!("cannot read: {e}")))?;
     if meta.len() > MAX_FILE_BYTES {
         return Err(whole_file(
             &label,
-            format!("file is {} bytes; the limit is {MAX_FILE_BYTES}", meta.len()),
+            format!(
+                "file is {} bytes; the limit is {MAX_FILE_BYTES}",
+                meta.len()
+            ),
         ));
     }
     let bytes = std::fs::read(path).map_err(|e| whole_file(&label, format!("cannot read: {e}")))?;
@@ -151,6 +158,18 @@ struct Compiled {
     commands: Vec<(String, Command)>,
     parsers: Vec<(String, Parser)>,
     target_sources: Vec<(String, TargetSource)>,
+    /// Ids of parser entries that are present but broken: their own problems are already
+    /// reported, so commands naming them must not add "unknown parser" noise.
+    broken_parser_ids: Vec<String>,
+}
+
+/// Reads only an entry's `id`, for entries that failed to load as a whole.
+fn entry_id(raw: &RawValue) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        id: String,
+    }
+    serde_json::from_str::<IdOnly>(raw.get()).ok().map(|e| e.id)
 }
 
 pub(super) fn load_sources(files: &[SourceFile]) -> Result<Library, LibraryError> {
@@ -159,27 +178,29 @@ pub(super) fn load_sources(files: &[SourceFile]) -> Result<Library, LibraryError
     // id -> "file:path" of the first definition, per entry type.
     let mut first_seen: [BTreeMap<String, String>; 3] = Default::default();
     let mut command_locations: BTreeMap<String, (String, String, Option<usize>)> = BTreeMap::new();
+    let mut broken_parser_ids = std::collections::BTreeSet::new();
 
     for file in files {
         let Some((compiled, loaded)) = load_file(file, &mut problems) else {
             continue;
         };
         library.files.push(loaded);
-        let mut merge = |kind: usize, what: &str, id: &str, path: &str, line: Option<usize>| -> bool {
-            let here = format!("{}:{path}", file.name);
-            if let Some(first) = first_seen[kind].get(id) {
-                problems.push(LibraryProblem {
-                    file: file.name.clone(),
-                    path: path.to_owned(),
-                    line,
-                    message: format!("duplicate {what} id {id:?} (first defined at {first})"),
-                });
-                false
-            } else {
-                first_seen[kind].insert(id.to_owned(), here);
-                true
-            }
-        };
+        let mut merge =
+            |kind: usize, what: &str, id: &str, path: &str, line: Option<usize>| -> bool {
+                let here = format!("{}:{path}", file.name);
+                if let Some(first) = first_seen[kind].get(id) {
+                    problems.push(LibraryProblem {
+                        file: file.name.clone(),
+                        path: path.to_owned(),
+                        line,
+                        message: format!("duplicate {what} id {id:?} (first defined at {first})"),
+                    });
+                    false
+                } else {
+                    first_seen[kind].insert(id.to_owned(), here);
+                    true
+                }
+            };
         for (path, command) in compiled.commands {
             let line = None;
             if merge(0, "command", &command.def.id, &path, line) {
@@ -187,6 +208,7 @@ pub(super) fn load_sources(files: &[SourceFile]) -> Result<Library, LibraryError
                 library.commands.insert(command.def.id.clone(), command);
             }
         }
+        broken_parser_ids.extend(compiled.broken_parser_ids);
         for (path, parser) in compiled.parsers {
             if merge(1, "parser", &parser.def.id, &path, None) {
                 library.parsers.insert(parser.def.id.clone(), parser);
@@ -202,7 +224,7 @@ pub(super) fn load_sources(files: &[SourceFile]) -> Result<Library, LibraryError
     // Cross-references, once every file is in.
     for (id, command) in &library.commands {
         for (i, parser) in command.def.parsers.iter().enumerate() {
-            if !library.parsers.contains_key(parser) {
+            if !library.parsers.contains_key(parser) && !broken_parser_ids.contains(parser) {
                 let (file, path, line) = command_locations[id].clone();
                 problems.push(LibraryProblem {
                     file,
@@ -245,7 +267,10 @@ fn locate(raw: &str, path: &str) -> usize {
     raw[..from].matches('\n').count()
 }
 
-fn load_file(file: &SourceFile, problems: &mut Vec<LibraryProblem>) -> Option<(Compiled, LoadedFile)> {
+fn load_file(
+    file: &SourceFile,
+    problems: &mut Vec<LibraryProblem>,
+) -> Option<(Compiled, LoadedFile)> {
     let name = &file.name;
     let text = match std::str::from_utf8(&file.bytes) {
         Ok(t) => t,
@@ -326,7 +351,11 @@ fn load_file(file: &SourceFile, problems: &mut Vec<LibraryProblem>) -> Option<(C
     let misplaced = [
         (FileKind::Commands, "commands", envelope.commands.is_empty()),
         (FileKind::Parsers, "parsers", envelope.parsers.is_empty()),
-        (FileKind::TargetSources, "target_sources", envelope.target_sources.is_empty()),
+        (
+            FileKind::TargetSources,
+            "target_sources",
+            envelope.target_sources.is_empty(),
+        ),
     ];
     for (own, field, empty) in misplaced {
         if kind != FileKind::Pack && kind != own && !empty {
@@ -334,7 +363,9 @@ fn load_file(file: &SourceFile, problems: &mut Vec<LibraryProblem>) -> Option<(C
                 file: name.clone(),
                 path: field.to_owned(),
                 line: None,
-                message: format!("a file of this kind must not hold {field} (set \"kind\": \"pack\")"),
+                message: format!(
+                    "a file of this kind must not hold {field} (set \"kind\": \"pack\")"
+                ),
             });
         }
     }
@@ -350,26 +381,28 @@ fn load_file(file: &SourceFile, problems: &mut Vec<LibraryProblem>) -> Option<(C
     let mut compiled = Compiled::default();
     for (i, raw) in envelope.commands.iter().enumerate() {
         let path = format!("commands[{i}]");
-        if let Some(def) = ctx.entry::<CommandDef>(raw, &path) {
-            if let Some(cmd) = compile_command(def, &origin, raw, &path, &mut ctx) {
-                compiled.commands.push((path, cmd));
-            }
+        if let Some(def) = ctx.entry::<CommandDef>(raw, &path)
+            && let Some(cmd) = compile_command(def, &origin, raw, &path, &mut ctx)
+        {
+            compiled.commands.push((path, cmd));
         }
     }
     for (i, raw) in envelope.parsers.iter().enumerate() {
         let path = format!("parsers[{i}]");
-        if let Some(def) = ctx.entry::<ParserDef>(raw, &path) {
-            if let Some(parser) = compile_parser(def, &origin, raw, &path, &mut ctx) {
-                compiled.parsers.push((path, parser));
-            }
+        let parser = ctx
+            .entry::<ParserDef>(raw, &path)
+            .and_then(|def| compile_parser(def, &origin, raw, &path, &mut ctx));
+        match parser {
+            Some(parser) => compiled.parsers.push((path, parser)),
+            None => compiled.broken_parser_ids.extend(entry_id(raw)),
         }
     }
     for (i, raw) in envelope.target_sources.iter().enumerate() {
         let path = format!("target_sources[{i}]");
-        if let Some(def) = ctx.entry::<TargetSourceDef>(raw, &path) {
-            if let Some(source) = compile_target_source(def, &origin, raw, &path, &mut ctx) {
-                compiled.target_sources.push((path, source));
-            }
+        if let Some(def) = ctx.entry::<TargetSourceDef>(raw, &path)
+            && let Some(source) = compile_target_source(def, &origin, raw, &path, &mut ctx)
+        {
+            compiled.target_sources.push((path, source));
         }
     }
     let entries = compiled.commands.len() + compiled.parsers.len() + compiled.target_sources.len();
@@ -398,7 +431,11 @@ impl FileCtx<'_> {
             Ok(v) => Some(v),
             Err(e) => {
                 let inner_path = e.path().to_string();
-                let inner_path = if inner_path == "." { String::new() } else { inner_path };
+                let inner_path = if inner_path == "." {
+                    String::new()
+                } else {
+                    inner_path
+                };
                 self.problems.push(LibraryProblem {
                     file: self.name.to_owned(),
                     path: crate::error::join_path(path, &inner_path),
@@ -434,9 +471,9 @@ fn check_id(id: &str) -> Result<(), String> {
     let ok = !id.is_empty()
         && id.len() <= 64
         && id.as_bytes()[0].is_ascii_alphanumeric()
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'));
+        && id.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        });
     if ok {
         Ok(())
     } else {
@@ -462,16 +499,32 @@ fn schema_properties(schema: &Value) -> Map<String, Value> {
         .unwrap_or_default()
 }
 
-fn check_ui(ui: &super::UiHints, schema: &Value, raw: &RawValue, path: &str, ctx: &mut FileCtx<'_>) {
+fn check_ui(
+    ui: &super::UiHints,
+    schema: &Value,
+    raw: &RawValue,
+    path: &str,
+    ctx: &mut FileCtx<'_>,
+) {
     let props = schema_properties(schema);
     for (i, name) in ui.order.iter().enumerate() {
         if !props.contains_key(name) {
-            ctx.problem(raw, path, &format!("ui.order[{i}]"), format!("{name:?} is not a param in params_schema.properties"));
+            ctx.problem(
+                raw,
+                path,
+                &format!("ui.order[{i}]"),
+                format!("{name:?} is not a param in params_schema.properties"),
+            );
         }
     }
     for name in ui.fields.keys() {
         if !props.contains_key(name) {
-            ctx.problem(raw, path, &format!("ui.fields.{name}"), format!("{name:?} is not a param in params_schema.properties"));
+            ctx.problem(
+                raw,
+                path,
+                &format!("ui.fields.{name}"),
+                format!("{name:?} is not a param in params_schema.properties"),
+            );
         }
     }
 }
@@ -498,16 +551,33 @@ fn compile_command(
     if let Err(e) = check_id(&def.id) {
         ctx.problem(raw, path, "id", e);
     }
-    for (field, value) in [("name", &def.name), ("category", &def.category), ("description", &def.description)] {
+    for (field, value) in [
+        ("name", &def.name),
+        ("category", &def.category),
+        ("description", &def.description),
+    ] {
         if value.trim().is_empty() {
             ctx.problem(raw, path, field, "must not be empty");
         }
     }
     if !(100..=crate::model::job::MAX_TIMEOUT_MS).contains(&def.timeout_ms) {
-        ctx.problem(raw, path, "timeout_ms", format!("must be between 100 and {}", crate::model::job::MAX_TIMEOUT_MS));
+        ctx.problem(
+            raw,
+            path,
+            "timeout_ms",
+            format!(
+                "must be between 100 and {}",
+                crate::model::job::MAX_TIMEOUT_MS
+            ),
+        );
     }
     if def.kind.credential_kinds().is_empty() && def.credential != CredentialUse::None {
-        ctx.problem(raw, path, "credential", format!("actions of kind {} take no credential", def.kind));
+        ctx.problem(
+            raw,
+            path,
+            "credential",
+            format!("actions of kind {} take no credential", def.kind),
+        );
     }
     let schema = match ParamSchema::compile(&def.params_schema, secret_params(&def.ui)) {
         Ok(s) => Some(s),
@@ -533,23 +603,36 @@ fn compile_command(
             None
         }
     };
-    let (Some(schema), Some(template), Some(criteria)) = (schema, template, criteria) else {
+    let (Some(schema), Some(template)) = (schema, template) else {
         return None;
     };
     let defaults = crate::params::with_defaults(&schema.schema_defaults(), &def.defaults);
     if let Err(e) = schema.validate(&defaults) {
         // Required params without defaults are the job author's to fill in.
         for fe in e.errors.iter().filter(|fe| fe.message != "is required") {
-            ctx.problem(raw, path, &format!("defaults.{}", fe.field), fe.message.clone());
+            ctx.problem(
+                raw,
+                path,
+                &format!("defaults.{}", fe.field),
+                fe.message.clone(),
+            );
         }
     }
     let mut sample = defaults.clone();
     for (name, prop) in schema_properties(&def.params_schema) {
-        sample.entry(name.clone()).or_insert_with(|| placeholder(&prop, &name));
+        sample
+            .entry(name.clone())
+            .or_insert_with(|| placeholder(&prop, &name));
     }
     if let Err(e) = template.render(&sample, "192.0.2.1", schema.secret_params()) {
-        ctx.problem(raw, path, "template", format!("{e} (every name in a template must be a param or `target`)"));
+        ctx.problem(
+            raw,
+            path,
+            "template",
+            format!("{e} (every name in a template must be a param or `target`)"),
+        );
     }
+    let criteria = criteria?;
     if ctx.problems.len() > before {
         return None;
     }
@@ -584,7 +667,12 @@ fn compile_parser(
         }
     };
     if def.samples.is_empty() {
-        ctx.problem(raw, path, "samples", "every parser ships at least one sample with its expected output");
+        ctx.problem(
+            raw,
+            path,
+            "samples",
+            "every parser ships at least one sample with its expected output",
+        );
     }
     for p in check_samples(&def, &compiled) {
         ctx.problem(raw, path, &p.path, p.message);
@@ -624,11 +712,18 @@ fn compile_target_source(
                 for fe in e.errors {
                     ctx.problem(raw, path, &format!("example.{}", fe.field), fe.message);
                 }
-            } else if let Err(message) = crate::model::job::check_selector_example(def.selector.as_str(), example) {
+            } else if let Err(message) =
+                crate::model::job::check_selector_example(def.selector.as_str(), example)
+            {
                 ctx.problem(raw, path, "example", message);
             }
         }
-        None => ctx.problem(raw, path, "example", "must be an object of the form's values"),
+        None => ctx.problem(
+            raw,
+            path,
+            "example",
+            "must be an object of the form's values",
+        ),
     }
     if ctx.problems.len() > before {
         return None;

@@ -21,9 +21,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-pub use command::{
-    ActionKind, CommandDef, CredentialKind, CredentialUse, FieldHint, UiHints,
-};
+pub use command::{ActionKind, CommandDef, CredentialKind, CredentialUse, FieldHint, UiHints};
 pub use loader::{FORMAT_VERSION, MAX_FILE_BYTES, PLUGIN_DIR, SHIPPED_FILES, SourceFile};
 pub use target_source::{SelectorType, TargetSourceDef};
 
@@ -71,7 +69,11 @@ pub struct LibraryError {
 impl fmt::Display for LibraryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.problems.len();
-        writeln!(f, "{n} problem{} in the libraries:", if n == 1 { "" } else { "s" })?;
+        writeln!(
+            f,
+            "{n} problem{} in the libraries:",
+            if n == 1 { "" } else { "s" }
+        )?;
         for p in &self.problems {
             writeln!(f, "  {p}")?;
         }
@@ -242,7 +244,10 @@ impl Library {
     }
 
     /// Resolves an action against the library, validating it on the way.
-    pub fn resolve_action(&self, action: &ActionSpec) -> Result<ResolvedAction<'_>, ValidationError> {
+    pub fn resolve_action(
+        &self,
+        action: &ActionSpec,
+    ) -> Result<ResolvedAction<'_>, ValidationError> {
         let Some(command) = self.commands.get(&action.command) else {
             return Err(ValidationError::field(
                 "command",
@@ -295,10 +300,10 @@ impl Library {
                 format!("command {:?} does not use a credential", command.def.id),
             );
         }
-        if let Some(name) = &action.name {
-            if name.chars().count() > 200 {
-                problems.push("name", "must be at most 200 characters");
-            }
+        if let Some(name) = &action.name
+            && name.chars().count() > 200
+        {
+            problems.push("name", "must be at most 200 characters");
         }
         problems.finish()?;
         Ok(ResolvedAction {

@@ -96,7 +96,10 @@ impl JobOptions {
             );
         }
         if self.catch_up_seconds > 7 * 24 * 3600 {
-            problems.push("options.catch_up_seconds", "must be at most one week (604800)");
+            problems.push(
+                "options.catch_up_seconds",
+                "must be at most one week (604800)",
+            );
         }
         if !(1..=10_000).contains(&self.chunk_size) {
             problems.push("options.chunk_size", "must be between 1 and 10000");

@@ -130,7 +130,13 @@ mod tests {
 
     #[test]
     fn status_names_round_trip() {
-        for s in [ResultStatus::Ok, ResultStatus::Warn, ResultStatus::Fail, ResultStatus::Error, ResultStatus::Timeout] {
+        for s in [
+            ResultStatus::Ok,
+            ResultStatus::Warn,
+            ResultStatus::Fail,
+            ResultStatus::Error,
+            ResultStatus::Timeout,
+        ] {
             assert_eq!(s.as_str().parse::<ResultStatus>().unwrap(), s);
         }
     }

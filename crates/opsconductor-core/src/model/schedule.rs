@@ -61,7 +61,9 @@ impl Schedule {
                 if Tz::from_str(timezone).is_err() {
                     problems.push(
                         "timezone",
-                        format!("{timezone:?} is not an IANA time zone name (e.g. \"Europe/Berlin\")"),
+                        format!(
+                            "{timezone:?} is not an IANA time zone name (e.g. \"Europe/Berlin\")"
+                        ),
                     );
                 }
             }
@@ -256,14 +258,24 @@ mod tests {
                 timezone: "UTC".into()
             }
         );
-        assert!(serde_json::from_str::<Schedule>(r#"{"type":"interval","seconds":5,"x":1}"#).is_err());
+        assert!(
+            serde_json::from_str::<Schedule>(r#"{"type":"interval","seconds":5,"x":1}"#).is_err()
+        );
     }
 
     #[test]
     fn describe_says_it_in_words() {
-        assert_eq!(Schedule::Interval { seconds: 120 }.describe(), "every 2 minute(s)");
-        assert!(Schedule::Cron { expression: "0 0 * * *".into(), timezone: "UTC".into() }
+        assert_eq!(
+            Schedule::Interval { seconds: 120 }.describe(),
+            "every 2 minute(s)"
+        );
+        assert!(
+            Schedule::Cron {
+                expression: "0 0 * * *".into(),
+                timezone: "UTC".into()
+            }
             .describe()
-            .contains("UTC"));
+            .contains("UTC")
+        );
     }
 }
