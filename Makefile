@@ -27,8 +27,16 @@ validate-libraries:
 	$(CARGO) run --locked -q -p opsconductor -- library validate libraries
 
 ## Benchmarks (figures go to docs/BENCHMARKS.md).
-bench:
+bench: deps servers
 	$(CARGO) bench --locked -p opsconductor-core
+	$(CARGO) bench --locked -p opsconductor-actions
+
+.PHONY: bench-pipeline
+## The pipeline benchmark (controller + RabbitMQ + agent + PostgreSQL vs fping and COPY);
+## needs PostgreSQL, RabbitMQ and fping. Knobs: see bench/src/main.rs.
+bench-pipeline:
+	$(CARGO) build --release --locked -p opsconductor -p opsconductor-bench
+	target/release/opsconductor-bench
 
 ## Builds the fuzz targets and runs each briefly (stable toolchain, no sanitizer).
 fuzz-check:

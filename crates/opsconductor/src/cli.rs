@@ -19,6 +19,39 @@ pub enum Command {
     /// Work with the command, parser and target-source libraries.
     #[command(subcommand)]
     Library(LibraryCommand),
+    /// Run the controller (scale-out mode: PostgreSQL + RabbitMQ).
+    Controller(ServiceArgs),
+    /// Run an agent for one network segment.
+    Agent(ServiceArgs),
+    /// Apply the database migrations and exit.
+    Migrate(ServiceArgs),
+}
+
+/// Configuration of a long-running process: defaults, then the optional TOML file, then
+/// `OPSCONDUCTOR_*` environment variables (nested keys with `__`, e.g.
+/// `OPSCONDUCTOR_QUEUE__URL`).
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    /// TOML configuration file.
+    #[arg(long, short = 'c', env = "OPSCONDUCTOR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log format.
+    #[arg(
+        long,
+        value_enum,
+        env = "OPSCONDUCTOR_LOG_FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+}
+
+/// How logs are written to standard error.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Where the libraries live.

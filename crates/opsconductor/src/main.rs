@@ -1,16 +1,18 @@
 //! # opsconductor
 //!
-//! The single OpsConductor binary. Today it carries the library tools (`library validate`,
-//! `library preview`, `library parse`, `library list`); the controller, agent and standalone
-//! modes join it as subcommands. `main` stays a thin shell: parse the command line, run the
-//! subcommand, turn its outcome into an exit code.
+//! The single OpsConductor binary: the library tools (`library validate`, `library preview`,
+//! `library parse`, `library list`) and the processes (`controller`, `agent`, `migrate`).
+//! `main` stays a thin shell: parse the command line, run the subcommand, turn its outcome
+//! into an exit code.
 //!
 //! ## Layout
 //! - `cli.rs` — the command-line grammar (clap).
 //! - `library_cmd.rs` — the `library` subcommands.
+//! - `serve.rs` — configuration loading, logging and signals for the processes.
 
 mod cli;
 mod library_cmd;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -20,6 +22,9 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let outcome = match cli.command {
         cli::Command::Library(args) => library_cmd::run(args),
+        cli::Command::Controller(args) => serve::run(serve::Service::Controller, &args),
+        cli::Command::Agent(args) => serve::run(serve::Service::Agent, &args),
+        cli::Command::Migrate(args) => serve::run(serve::Service::Migrate, &args),
     };
     match outcome {
         Ok(code) => code,

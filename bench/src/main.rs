@@ -1,0 +1,1292 @@
+//! The pipeline benchmark: the figures of the issue's benchmark section, measured on the
+//! real processes, each next to its anchor from the same run.
+//!
+//! ```text
+//! make bench-pipeline
+//! # = cargo build --release --locked -p opsconductor -p opsconductor-bench
+//! #   && target/release/opsconductor-bench
+//! ```
+//!
+//! Phases:
+//!
+//! 1. **Pipeline.** A fresh database, a random queue prefix, `opsconductor controller` and
+//!    one `opsconductor agent` (segment `default`) started from the release binary next to
+//!    this one. A ping job over `127.0.0.0/16` (65,534 targets, one echo, 200 ms timeout) is
+//!    run now through REST: the time from the run request until the run is no longer
+//!    queued/running (polled every 20 ms), and — from the run's own timestamps — until the
+//!    statement that stored its last result. Dispatch is the time from the request until
+//!    the broker confirmed the last chunk (`max(published_at)` of the run's chunks). Each
+//!    timed run alternates with `fping -i 0 -r 0 -t 200 -g 127.0.0.0/16` (the anchor); one
+//!    untimed warm-up run of a /24 goes first. Peak RSS (`VmHWM`) of both children is read
+//!    after the runs.
+//! 2. **Ingest.** In-process, a second fresh database: a run of 200,000 targets × 1 action
+//!    created through the store, then 200,000 ping results (copies of a real result of
+//!    phase 1) ingested with `PgStore::ingest_results` by 4 concurrent tasks in batches of
+//!    1,000, as agents send them. Anchor: the same rows as CSV through
+//!    `psql -c "\copy … from stdin csv"` into an unindexed plain table (psql's own start-up,
+//!    measured with `select 1`, is subtracted).
+//!
+//! Needs PostgreSQL (`OPSCONDUCTOR_TEST_DATABASE_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/postgres`), RabbitMQ on `OC_BENCH_AMQP_URL` (default
+//! `amqp://guest:guest@127.0.0.1:5672/%2f`), `fping` and `psql` on the PATH, and an ICMP
+//! socket for the agent (root, CAP_NET_RAW or `net.ipv4.ping_group_range`).
+//!
+//! Knobs (environment): `OC_BENCH_RUNS` (timed /16 runs, default 3), `OC_BENCH_CIDR`
+//! (loopback only, default `127.0.0.0/16`), `OC_BENCH_CHUNK_SIZE` (default 1000),
+//! `OC_BENCH_CONCURRENCY` (job option, default 4096), `OC_BENCH_AGENT_CHUNKS` (agent
+//! `max_chunks_in_flight`, default 4), `OC_BENCH_AGENT_CONCURRENCY` (agent
+//! `max_concurrency`, default 4096), `OC_BENCH_AGENT_BATCH` (agent `batch_max_results`,
+//! default 1000), `OC_BENCH_INGEST_RESULTS` (default 200000), `OC_BENCH_INGEST_TASKS`
+//! (default 4), `OC_BENCH_INGEST_BATCH` (default 1000), `OC_BENCH_PHASES`
+//! (`pipeline,ingest`), `OC_BENCH_BINARY` (default: `opsconductor` next to this binary),
+//! `OC_BENCH_KEEP_LOGS` (set: keep the children's logs after a successful run too).
+//!
+//! Exits non-zero only when the harness itself fails (a process does not start, a run
+//! loses results, …); a missed goal is reported in the table, not as a failure.
+
+#![expect(clippy::print_stdout, reason = "a benchmark reports on stdout")]
+
+use std::io::Write as _;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow, bail, ensure};
+use chrono::{DateTime, Utc};
+use opsconductor_core::ids::{AgentId, ChunkId, JobId, RunId};
+use opsconductor_core::model::{JobSpec, ResultRecord, ResultStatus, Run, RunStatus, RunTrigger};
+use opsconductor_store::testing::{TestDb, fresh_database};
+use opsconductor_store::{ChunkState, NewChunk, NewRun, PgStore};
+use serde_json::{Map, Value, json};
+
+/// fping's reply timeout and ours (milliseconds).
+const PING_TIMEOUT_MS: u64 = 200;
+/// How often the run is polled.
+const POLL_EVERY: Duration = Duration::from_millis(20);
+/// Longest a timed run may take before the harness gives up.
+const RUN_LIMIT: Duration = Duration::from_secs(600);
+/// The warm-up run's range (untimed): connects the relay's publisher, declares the queue,
+/// starts the agent's consumer.
+const WARM_UP_CIDR: &str = "127.255.255.0/24";
+
+// Goals of the issue's benchmark section.
+const GOAL_E2E_RATIO: f64 = 2.0;
+const GOAL_INGEST_PER_S: f64 = 100_000.0;
+const GOAL_DISPATCH_S: f64 = 1.0;
+const GOAL_CONTROLLER_MB: f64 = 200.0;
+const GOAL_AGENT_MB: f64 = 64.0;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+/// The harness's settings, from the environment.
+#[derive(Debug, Clone)]
+struct Settings {
+    runs: usize,
+    cidr: String,
+    chunk_size: u32,
+    concurrency: u32,
+    agent_chunks: u32,
+    agent_concurrency: u32,
+    agent_batch: u32,
+    ingest_results: usize,
+    ingest_tasks: usize,
+    ingest_batch: usize,
+    pipeline: bool,
+    ingest: bool,
+    amqp_url: String,
+    binary: PathBuf,
+    libraries: PathBuf,
+}
+
+impl Settings {
+    fn from_env() -> anyhow::Result<Self> {
+        let phases = std::env::var("OC_BENCH_PHASES").unwrap_or_else(|_| "pipeline,ingest".into());
+        let phases: Vec<&str> = phases.split(',').map(str::trim).collect();
+        let binary = match std::env::var_os("OC_BENCH_BINARY") {
+            Some(path) => PathBuf::from(path),
+            None => std::env::current_exe()
+                .context("locating this binary")?
+                .with_file_name("opsconductor"),
+        };
+        // The shipped libraries, from the source tree this binary was built from.
+        let libraries = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../libraries");
+        Ok(Self {
+            runs: env_or("OC_BENCH_RUNS", 3_usize).max(1),
+            cidr: std::env::var("OC_BENCH_CIDR").unwrap_or_else(|_| "127.0.0.0/16".into()),
+            chunk_size: env_or("OC_BENCH_CHUNK_SIZE", 1000),
+            concurrency: env_or("OC_BENCH_CONCURRENCY", 4096),
+            agent_chunks: env_or("OC_BENCH_AGENT_CHUNKS", 4),
+            agent_concurrency: env_or("OC_BENCH_AGENT_CONCURRENCY", 4096),
+            agent_batch: env_or("OC_BENCH_AGENT_BATCH", 1000),
+            ingest_results: env_or("OC_BENCH_INGEST_RESULTS", 200_000_usize).max(1),
+            ingest_tasks: env_or("OC_BENCH_INGEST_TASKS", 4_usize).max(1),
+            ingest_batch: env_or("OC_BENCH_INGEST_BATCH", 1000_usize).max(1),
+            pipeline: phases.contains(&"pipeline"),
+            ingest: phases.contains(&"ingest"),
+            amqp_url: std::env::var("OC_BENCH_AMQP_URL")
+                .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
+            binary,
+            libraries,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Child processes
+
+/// A child process of ours with its log file; killed (by its own handle) when dropped.
+struct Proc {
+    name: String,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Fails when the process has exited.
+    fn check_alive(&mut self) -> anyhow::Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            bail!(
+                "{} exited with {status}; log {}:\n{}",
+                self.name,
+                self.log.display(),
+                tail(&self.log, 40)
+            );
+        }
+        Ok(())
+    }
+
+    /// Peak resident set (`VmHWM`) in bytes.
+    fn peak_rss_bytes(&self) -> anyhow::Result<u64> {
+        let path = format!("/proc/{}/status", self.pid());
+        let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .ok_or_else(|| anyhow!("no VmHWM in {path}"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .with_context(|| format!("VmHWM of {path}"))?;
+        Ok(kib * 1024)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The last `lines` lines of a log file.
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut last: Vec<&str> = text.lines().rev().take(lines).collect();
+    last.reverse();
+    last.join("\n")
+}
+
+fn free_port() -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("picking a free port")?;
+    Ok(listener.local_addr()?)
+}
+
+/// A command for the release binary with only the settings we give it, stderr to `log`.
+fn opsconductor(binary: &Path, log: &Path) -> anyhow::Result<Command> {
+    let mut cmd = Command::new(binary);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("OPSCONDUCTOR_") {
+            cmd.env_remove(key);
+        }
+    }
+    let log_file =
+        std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    cmd.env("OPSCONDUCTOR_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log_file);
+    Ok(cmd)
+}
+
+// ---------------------------------------------------------------------------------------
+// Phase 1: the pipeline
+
+/// Phase 1's world: database, broker prefix, the two processes and a REST client.
+/// Dropping it kills the processes, deletes the queue topology and drops the database.
+struct World {
+    controller: Option<Proc>,
+    agent: Option<Proc>,
+    amqp_url: String,
+    prefix: String,
+    grpc: SocketAddr,
+    http: SocketAddr,
+    client: reqwest::Client,
+    dir: tempfile::TempDir,
+    store: PgStore,
+    db: TestDb,
+}
+
+impl World {
+    async fn new(settings: &Settings) -> anyhow::Result<Self> {
+        let (store, db) = fresh_database().await;
+        Ok(Self {
+            controller: None,
+            agent: None,
+            amqp_url: settings.amqp_url.clone(),
+            prefix: format!(
+                "oc-bench-{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..12]
+            ),
+            grpc: free_port()?,
+            http: free_port()?,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()?,
+            dir: tempfile::Builder::new().prefix("oc-bench-").tempdir()?,
+            store,
+            db,
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let mut req = self.client.request(method.clone(), self.url(path));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let response = req
+            .send()
+            .await
+            .with_context(|| format!("{method} {path}"))?;
+        let status = response.status();
+        let text = response.text().await?;
+        ensure!(status.is_success(), "{method} {path}: {status} {text}");
+        serde_json::from_str(&text).with_context(|| format!("{method} {path}: not JSON: {text}"))
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.request(reqwest::Method::GET, path, None).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.request(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    async fn put(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.request(reqwest::Method::PUT, path, Some(body)).await
+    }
+
+    fn queue_env(&self, cmd: &mut Command) {
+        cmd.env("OPSCONDUCTOR_QUEUE__URL", &self.amqp_url)
+            .env("OPSCONDUCTOR_QUEUE__PREFIX", &self.prefix);
+    }
+
+    async fn start_controller(&mut self, settings: &Settings) -> anyhow::Result<()> {
+        let log = self.dir.path().join("controller.log");
+        let mut cmd = opsconductor(&settings.binary, &log)?;
+        cmd.arg("controller")
+            .env("OPSCONDUCTOR_DATABASE_URL", self.db.url())
+            .env("OPSCONDUCTOR_GRPC_LISTEN", self.grpc.to_string())
+            .env("OPSCONDUCTOR_HTTP_LISTEN", self.http.to_string())
+            .env("OPSCONDUCTOR_LIBRARIES_DIR", &settings.libraries);
+        self.queue_env(&mut cmd);
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", settings.binary.display()))?;
+        self.controller = Some(Proc {
+            name: "controller".into(),
+            child,
+            log,
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = self.client.get(self.url("/healthz")).send().await
+                && r.status().is_success()
+            {
+                return Ok(());
+            }
+            self.controller_mut()?.check_alive()?;
+            ensure!(
+                Instant::now() < deadline,
+                "the controller did not answer /healthz within 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn controller_mut(&mut self) -> anyhow::Result<&mut Proc> {
+        self.controller
+            .as_mut()
+            .ok_or_else(|| anyhow!("no controller"))
+    }
+
+    fn agent_mut(&mut self) -> anyhow::Result<&mut Proc> {
+        self.agent.as_mut().ok_or_else(|| anyhow!("no agent"))
+    }
+
+    /// Creates the `default` segment (no CIDRs: it takes every target no other segment
+    /// routes), enrolls one agent in it, starts it and waits until it is online.
+    async fn start_agent(&mut self, settings: &Settings) -> anyhow::Result<()> {
+        self.put("/api/v1/segments/default", json!({"cidrs": []}))
+            .await?;
+        let token = self
+            .post("/api/v1/enrollment-tokens", json!({"segment": "default"}))
+            .await?["token"]
+            .as_str()
+            .ok_or_else(|| anyhow!("no token in the enrollment response"))?
+            .to_owned();
+        let log = self.dir.path().join("agent.log");
+        let mut cmd = opsconductor(&settings.binary, &log)?;
+        cmd.arg("agent")
+            .env(
+                "OPSCONDUCTOR_CONTROLLER_URL",
+                format!("http://{}", self.grpc),
+            )
+            .env("OPSCONDUCTOR_ENROLLMENT_TOKEN", token)
+            .env(
+                "OPSCONDUCTOR_IDENTITY_FILE",
+                self.dir.path().join("agent.identity.json"),
+            )
+            .env("OPSCONDUCTOR_NAME", "bench-agent")
+            .env(
+                "OPSCONDUCTOR_MAX_CHUNKS_IN_FLIGHT",
+                settings.agent_chunks.to_string(),
+            )
+            .env(
+                "OPSCONDUCTOR_MAX_CONCURRENCY",
+                settings.agent_concurrency.to_string(),
+            )
+            .env(
+                "OPSCONDUCTOR_BATCH_MAX_RESULTS",
+                settings.agent_batch.to_string(),
+            );
+        self.queue_env(&mut cmd);
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", settings.binary.display()))?;
+        self.agent = Some(Proc {
+            name: "agent".into(),
+            child,
+            log,
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let agents = self.get("/api/v1/agents").await?;
+            let online = agents.as_array().is_some_and(|list| {
+                list.iter()
+                    .any(|a| a["name"] == "bench-agent" && a["online"] == true)
+            });
+            if online {
+                return Ok(());
+            }
+            self.agent_mut()?.check_alive()?;
+            self.controller_mut()?.check_alive()?;
+            ensure!(
+                Instant::now() < deadline,
+                "the agent did not come online within 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Creates the ping job over `cidr` and returns its id.
+    async fn create_ping_job(
+        &self,
+        name: &str,
+        cidr: &str,
+        settings: &Settings,
+    ) -> anyhow::Result<JobId> {
+        let job = self
+            .post(
+                "/api/v1/jobs",
+                json!({
+                    "name": name,
+                    "schedule": {"type": "manual"},
+                    "targets": {"include": [{"type": "range", "value": cidr}]},
+                    "actions": [{
+                        "command": "ping.icmp",
+                        "params": {"count": 1, "timeout_ms": PING_TIMEOUT_MS}
+                    }],
+                    "options": {
+                        "chunk_size": settings.chunk_size,
+                        "concurrency": settings.concurrency
+                    }
+                }),
+            )
+            .await?;
+        let id = job["id"]
+            .as_str()
+            .ok_or_else(|| anyhow!("no id in {job}"))?;
+        id.parse()
+            .map_err(|_| anyhow!("job id {id:?} is not an id"))
+    }
+
+    /// Runs the job now and waits for the run to end; times it.
+    async fn timed_run(&mut self, job: JobId) -> anyhow::Result<RunTiming> {
+        let requested_at = Utc::now();
+        let t0 = Instant::now();
+        let run: Run = serde_json::from_value(
+            self.post(&format!("/api/v1/jobs/{job}/runs"), json!({}))
+                .await?,
+        )
+        .context("the run-now response")?;
+        let accepted = t0.elapsed();
+        let path = format!("/api/v1/runs/{}", run.id);
+        let run = loop {
+            let run: Run = serde_json::from_value(self.get(&path).await?).context("GET run")?;
+            if !matches!(run.status, RunStatus::Queued | RunStatus::Running) {
+                break run;
+            }
+            if t0.elapsed() > RUN_LIMIT {
+                bail!(
+                    "run {} still {:?} after {RUN_LIMIT:?}: {:?}",
+                    run.id,
+                    run.status,
+                    run.counters
+                );
+            }
+            self.controller_mut()?.check_alive()?;
+            self.agent_mut()?.check_alive()?;
+            tokio::time::sleep(POLL_EVERY).await;
+        };
+        let polled = t0.elapsed();
+        ensure!(
+            run.status == RunStatus::Completed,
+            "run {} ended {:?}: {:?}",
+            run.id,
+            run.status,
+            run.reason
+        );
+
+        let chunks = self.store.chunks_for_run(run.id).await?;
+        let not_done = chunks
+            .iter()
+            .filter(|c| c.state != ChunkState::Done)
+            .count();
+        ensure!(
+            not_done == 0,
+            "{not_done} of {} chunks did not end done",
+            chunks.len()
+        );
+        // The store sets published_at only on a chunk still pending when the relay marks
+        // the confirmed batch; a chunk the agent started first keeps it empty. The relay
+        // marks one round's confirms in one statement, so such a chunk was confirmed no
+        // later than the chunks of its round that have the mark.
+        let unmarked = chunks.iter().filter(|c| c.published_at.is_none()).count();
+        let last_published = chunks
+            .iter()
+            .filter_map(|c| c.published_at)
+            .max()
+            .ok_or_else(|| anyhow!("the run has no chunks"))?;
+        let first_published = chunks
+            .iter()
+            .filter_map(|c| c.published_at)
+            .min()
+            .unwrap_or(last_published);
+        let stored = self.store.count_results(run.id).await?;
+        ensure!(
+            stored == run.counters.total,
+            "run {}: {stored} results stored, {} expected",
+            run.id,
+            run.counters.total
+        );
+        let finished_at = run
+            .finished_at
+            .ok_or_else(|| anyhow!("completed run without finished_at"))?;
+        // The statement that stored the first results (stored_at is its transaction's now()).
+        let first_stored = psql_scalar(
+            self.db.url(),
+            &format!(
+                "SELECT to_char(min(stored_at) AT TIME ZONE 'UTC', \
+                 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM results WHERE run_id = '{}'",
+                run.id
+            ),
+        )
+        .ok()
+        .and_then(|text| text.parse::<DateTime<Utc>>().ok());
+        Ok(RunTiming {
+            run_id: run.id,
+            accepted,
+            polled,
+            created: since(requested_at, run.scheduled_for),
+            first_published: since(requested_at, first_published),
+            dispatched: since(requested_at, last_published),
+            agent_started: run.started_at.map(|at| since(requested_at, at)),
+            first_stored: first_stored.map(|at| since(requested_at, at)),
+            committed: since(requested_at, finished_at),
+            chunks: chunks.len(),
+            unmarked,
+            total: run.counters.total,
+            ok: run.counters.ok,
+        })
+    }
+
+    /// A stored result of `run`, as a template for the ingest phase.
+    async fn sample_result(&self, run: RunId) -> anyhow::Result<ResultRecord> {
+        let results = self.store.results_for_run(run).await?;
+        results
+            .into_iter()
+            .find(|r| r.status == ResultStatus::Ok)
+            .ok_or_else(|| anyhow!("run {run} has no ok result"))
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        // Our own children, by their handles; then the broker topology. The database goes
+        // with `db` (TestDb drops it).
+        self.agent.take();
+        self.controller.take();
+        let config = opsconductor_queue::QueueConfig {
+            url: self.amqp_url.clone(),
+            prefix: self.prefix.clone(),
+            ..opsconductor_queue::QueueConfig::default()
+        };
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(rt) = rt {
+                rt.block_on(async {
+                    if let Err(e) = opsconductor_queue::delete_topology(&config, &["default"]).await
+                    {
+                        println!("could not delete queue topology {}: {e}", config.prefix);
+                    }
+                });
+            }
+        })
+        .join();
+    }
+}
+
+/// Seconds from `from` to `to` (negative when clocks disagree).
+fn since(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    (to - from).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6
+}
+
+/// One timed run, every time relative to the run request.
+#[derive(Debug, Clone)]
+struct RunTiming {
+    run_id: RunId,
+    /// The run-now response arrived (plan + run/chunks/outbox written).
+    accepted: Duration,
+    /// The poll saw the run end.
+    polled: Duration,
+    /// `created_at` of the run (seconds).
+    created: f64,
+    /// The broker confirmed the first chunk.
+    first_published: f64,
+    /// The broker confirmed the last chunk.
+    dispatched: f64,
+    /// The agent started the first chunk.
+    agent_started: Option<f64>,
+    /// The first result batch was stored.
+    first_stored: Option<f64>,
+    /// The statement storing the last results (it completes the run) started.
+    committed: f64,
+    chunks: usize,
+    /// Chunks the agent started before the relay marked them published.
+    unmarked: usize,
+    total: u64,
+    ok: u64,
+}
+
+/// One fping sweep.
+#[derive(Debug, Clone, Copy)]
+struct FpingTiming {
+    elapsed: Duration,
+    alive: usize,
+}
+
+fn fping(cidr: &str) -> anyhow::Result<FpingTiming> {
+    let t0 = Instant::now();
+    // -a -q: print only the hosts that answered (counted); the probing is the same.
+    let out = Command::new("fping")
+        .args([
+            "-a",
+            "-q",
+            "-i",
+            "0",
+            "-r",
+            "0",
+            "-t",
+            &PING_TIMEOUT_MS.to_string(),
+            "-g",
+            cidr,
+        ])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .context("running fping (scripts/install-deps.sh installs it)")?;
+    let elapsed = t0.elapsed();
+    // fping exits 1 when some host did not answer: still a measurement.
+    ensure!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "fping failed: {}",
+        out.status
+    );
+    let alive = out
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count();
+    Ok(FpingTiming { elapsed, alive })
+}
+
+/// Waits until something listens on the broker's port (a test elsewhere may be
+/// restarting RabbitMQ).
+async fn wait_for_broker(url: &str) -> anyhow::Result<()> {
+    let authority = url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .ok_or_else(|| anyhow!("cannot read host:port from the AMQP URL"))?;
+    let host_port = authority.rsplit('@').next().unwrap_or(authority);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut said = false;
+    loop {
+        if TcpStream::connect(host_port).is_ok() {
+            return Ok(());
+        }
+        if !said {
+            println!("waiting for RabbitMQ on {host_port} …");
+            said = true;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "RabbitMQ is not listening on {host_port}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+struct PipelineFigures {
+    runs: Vec<RunTiming>,
+    fping: Vec<FpingTiming>,
+    controller_peak: u64,
+    agent_peak: u64,
+    sample: ResultRecord,
+}
+
+async fn pipeline(settings: &Settings) -> anyhow::Result<PipelineFigures> {
+    ensure!(
+        settings.binary.is_file(),
+        "{} does not exist: build it first (cargo build --release -p opsconductor)",
+        settings.binary.display()
+    );
+    let spec = opsconductor_core::targets::TargetSpec::range(settings.cidr.as_str());
+    let expanded = opsconductor_core::targets::expand(&spec, &opsconductor_core::targets::NoGroups)
+        .map_err(|e| anyhow!("OC_BENCH_CIDR {:?}: {e}", settings.cidr))?;
+    ensure!(
+        expanded
+            .iter()
+            .all(|t| t.ip().is_some_and(|ip| ip.is_loopback())),
+        "this benchmark only pings loopback addresses"
+    );
+    wait_for_broker(&settings.amqp_url).await?;
+
+    let mut world = World::new(settings).await?;
+    let result = pipeline_in(&mut world, settings).await;
+    if std::env::var_os("OC_BENCH_KEEP_LOGS").is_some() {
+        world.dir.disable_cleanup(true);
+    }
+    if result.is_err() {
+        world.dir.disable_cleanup(true);
+        println!(
+            "pipeline failed; logs kept in {} (controller.log, agent.log)",
+            world.dir.path().display()
+        );
+    }
+    result
+}
+
+async fn pipeline_in(world: &mut World, settings: &Settings) -> anyhow::Result<PipelineFigures> {
+    println!("logs: {}", world.dir.path().display());
+    world.start_controller(settings).await?;
+    world.start_agent(settings).await?;
+
+    let warm_up = world
+        .create_ping_job("bench warm-up", WARM_UP_CIDR, settings)
+        .await?;
+    let warm = world.timed_run(warm_up).await?;
+    println!(
+        "warm-up run of {WARM_UP_CIDR}: {} results in {:.3} s",
+        warm.total,
+        warm.polled.as_secs_f64()
+    );
+
+    let job = world
+        .create_ping_job("bench sweep", &settings.cidr, settings)
+        .await?;
+    let mut runs = Vec::new();
+    let mut sweeps = Vec::new();
+    for i in 0..settings.runs {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let sweep = fping(&settings.cidr)?;
+        println!(
+            "[{}] fping: {:.3} s, {} hosts answered",
+            i + 1,
+            sweep.elapsed.as_secs_f64(),
+            sweep.alive
+        );
+        sweeps.push(sweep);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let run = world.timed_run(job).await?;
+        println!(
+            "[{}] run {}: {} results ({} ok) in {} chunks ({} started before marked published); accepted {:.3} s, created {:+.3} s, \
+             published {:.3}-{:.3} s, agent started {}, first stored {}, last stored {:.3} s, \
+             poll saw it end {:.3} s",
+            i + 1,
+            run.run_id,
+            run.total,
+            run.ok,
+            run.chunks,
+            run.unmarked,
+            run.accepted.as_secs_f64(),
+            run.created,
+            run.first_published,
+            run.dispatched,
+            opt_secs(run.agent_started),
+            opt_secs(run.first_stored),
+            run.committed,
+            run.polled.as_secs_f64(),
+        );
+        runs.push(run);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let sweep = fping(&settings.cidr)?;
+    println!(
+        "[end] fping: {:.3} s, {} hosts answered",
+        sweep.elapsed.as_secs_f64(),
+        sweep.alive
+    );
+    sweeps.push(sweep);
+
+    let controller_peak = world.controller_mut()?.peak_rss_bytes()?;
+    let agent_peak = world.agent_mut()?.peak_rss_bytes()?;
+    let last = runs
+        .last()
+        .map(|r| r.run_id)
+        .ok_or_else(|| anyhow!("no run"))?;
+    let sample = world.sample_result(last).await?;
+    Ok(PipelineFigures {
+        runs,
+        fping: sweeps,
+        controller_peak,
+        agent_peak,
+        sample,
+    })
+}
+
+fn opt_secs(s: Option<f64>) -> String {
+    s.map_or_else(|| "?".to_owned(), |s| format!("{s:.3} s"))
+}
+
+// ---------------------------------------------------------------------------------------
+// Phase 2: ingest
+
+struct IngestFigures {
+    results: usize,
+    ours: Duration,
+    copy: Duration,
+    psql_start: Duration,
+}
+
+/// A ping result like the agent sends, used when phase 1 did not run.
+fn built_in_sample() -> ResultRecord {
+    let fields = json!({
+        "sent": 1, "received": 1, "loss_pct": 0.0,
+        "rtt_min_ms": 0.041, "rtt_avg_ms": 0.041, "rtt_max_ms": 0.041, "rtt_mdev_ms": 0.0,
+        "jitter_ms": 0.0, "rtts_ms": [0.041]
+    });
+    let timings = json!({"echoes": 0.05});
+    ResultRecord {
+        run_id: RunId::new(),
+        target: "127.0.0.1".into(),
+        action_index: 0,
+        status: ResultStatus::Ok,
+        started_at: Utc::now(),
+        duration_ms: 0.06,
+        timings: timings.as_object().cloned().unwrap_or_default(),
+        fields: fields.as_object().cloned().unwrap_or_default(),
+        rows: Vec::new(),
+        raw_excerpt: Some(
+            "PING 127.0.0.1: 1 packets transmitted, 1 received, 0% packet loss, time 0ms\n\
+             rtt min/avg/max/mdev = 0.041/0.041/0.041/0.000 ms"
+                .into(),
+        ),
+        reason: None,
+        agent_id: None,
+    }
+}
+
+/// The `n`-th ingest target: 10.0.0.1, 10.0.0.2, …
+fn ingest_target(n: usize) -> String {
+    let base = u32::from(Ipv4Addr::new(10, 0, 0, 1));
+    Ipv4Addr::from(base + u32::try_from(n).unwrap_or(u32::MAX)).to_string()
+}
+
+async fn ingest(settings: &Settings, sample: &ResultRecord) -> anyhow::Result<IngestFigures> {
+    let (store, db) = fresh_database().await;
+    let n = settings.ingest_results;
+    let batch = settings.ingest_batch;
+    let targets: Vec<String> = (0..n).map(ingest_target).collect();
+
+    let spec: JobSpec = serde_json::from_value(json!({
+        "name": "bench ingest",
+        "schedule": {"type": "manual"},
+        "targets": {"include": [{"type": "range", "value": "10.0.0.0/8"}], "allow_large": true},
+        "actions": [{"command": "ping.icmp", "params": {"count": 1, "timeout_ms": PING_TIMEOUT_MS}}]
+    }))?;
+    let job = store.create_job(&spec).await?;
+    let now = Utc::now();
+    let chunks: Vec<NewChunk> = targets
+        .chunks(batch)
+        .enumerate()
+        .map(|(seq, part)| NewChunk {
+            id: ChunkId::new(),
+            segment: "default".into(),
+            seq: u32::try_from(seq).unwrap_or(u32::MAX),
+            targets: part.to_vec(),
+            action_count: 1,
+            payload: Vec::new(),
+        })
+        .collect();
+    let chunk_ids: Vec<ChunkId> = chunks.iter().map(|c| c.id).collect();
+    let run_id = RunId::new();
+    store
+        .create_run(&NewRun {
+            id: run_id,
+            job_id: job.id,
+            job_version: job.version,
+            trigger: RunTrigger::Manual,
+            scheduled_for: now,
+            created_at: now,
+            deadline_at: now + chrono::Duration::hours(1),
+            job_spec: spec,
+            chunks,
+        })
+        .await?;
+
+    let agent = AgentId::new();
+    let batches: Vec<Vec<ResultRecord>> = targets
+        .chunks(batch)
+        .map(|part| {
+            part.iter()
+                .map(|target| ResultRecord {
+                    run_id,
+                    target: target.clone(),
+                    started_at: Utc::now(),
+                    agent_id: Some(agent),
+                    raw_excerpt: sample
+                        .raw_excerpt
+                        .as_ref()
+                        .map(|raw| raw.replace(&sample.target, target)),
+                    ..sample.clone()
+                })
+                .collect()
+        })
+        .collect();
+    let batches = Arc::new(batches);
+    let chunk_ids = Arc::new(chunk_ids);
+
+    // Ours: ingest_results, `tasks` batches in flight.
+    let next = Arc::new(AtomicUsize::new(0));
+    let t0 = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..settings.ingest_tasks {
+        let (store, batches, chunk_ids, next) = (
+            store.clone(),
+            batches.clone(),
+            chunk_ids.clone(),
+            next.clone(),
+        );
+        tasks.spawn(async move {
+            let mut inserted = 0_u64;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(batch) = batches.get(i) else {
+                    return Ok::<u64, anyhow::Error>(inserted);
+                };
+                let outcome = store
+                    .ingest_results(Some(chunk_ids[i]), Some(agent), batch)
+                    .await?;
+                inserted += outcome.inserted;
+            }
+        });
+    }
+    let mut inserted = 0;
+    while let Some(joined) = tasks.join_next().await {
+        inserted += joined??;
+    }
+    let ours = t0.elapsed();
+    ensure!(inserted == n as u64, "{inserted} of {n} results inserted");
+    let run = store.get_run(run_id).await?;
+    ensure!(
+        run.status == RunStatus::Completed && run.counters.ok == n as u64,
+        "the ingest run ended {:?} with {:?}",
+        run.status,
+        run.counters
+    );
+
+    // Anchor: the same rows, CSV through psql's \copy into an unindexed plain table.
+    let created_at = now;
+    let mut csv = Vec::with_capacity(n * 400);
+    for (batch, chunk) in batches.iter().zip(chunk_ids.iter()) {
+        for r in batch {
+            csv_row(&mut csv, r, created_at, *chunk);
+        }
+    }
+    psql(
+        db.url(),
+        "CREATE TABLE copy_anchor (
+            run_id uuid NOT NULL, run_created_at timestamptz NOT NULL, target text NOT NULL,
+            action_index integer NOT NULL, status text NOT NULL, started_at timestamptz NOT NULL,
+            duration_ms double precision NOT NULL, timings jsonb, fields jsonb, rows jsonb,
+            raw_excerpt text, reason text, agent_id uuid, chunk_id uuid,
+            stored_at timestamptz NOT NULL DEFAULT now())",
+        None,
+    )?;
+    let t0 = Instant::now();
+    psql(db.url(), "SELECT 1", None)?;
+    let psql_start = t0.elapsed();
+    let t0 = Instant::now();
+    psql(
+        db.url(),
+        "\\copy copy_anchor (run_id, run_created_at, target, action_index, status, started_at, \
+         duration_ms, timings, fields, rows, raw_excerpt, reason, agent_id, chunk_id) \
+         from stdin csv",
+        Some(&csv),
+    )?;
+    let copy = t0.elapsed().saturating_sub(psql_start);
+    let copied: usize = psql_scalar(db.url(), "SELECT count(*) FROM copy_anchor")?.parse()?;
+    ensure!(copied == n, "COPY stored {copied} of {n} rows");
+    drop(store);
+    drop(db);
+    Ok(IngestFigures {
+        results: n,
+        ours,
+        copy,
+        psql_start,
+    })
+}
+
+/// Appends one CSV field, quoted (an empty unquoted field is NULL).
+fn csv_field(out: &mut Vec<u8>, value: Option<&str>) {
+    if let Some(text) = value {
+        out.push(b'"');
+        for b in text.bytes() {
+            if b == b'"' {
+                out.push(b'"');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    }
+}
+
+fn json_field(map: &Map<String, Value>) -> Option<String> {
+    (!map.is_empty()).then(|| Value::Object(map.clone()).to_string())
+}
+
+fn csv_row(out: &mut Vec<u8>, r: &ResultRecord, run_created_at: DateTime<Utc>, chunk: ChunkId) {
+    let rows = (!r.rows.is_empty())
+        .then(|| Value::Array(r.rows.iter().cloned().map(Value::Object).collect()).to_string());
+    let fields: [Option<String>; 14] = [
+        Some(r.run_id.to_string()),
+        Some(run_created_at.to_rfc3339()),
+        Some(r.target.clone()),
+        Some(r.action_index.to_string()),
+        Some(r.status.as_str().to_owned()),
+        Some(r.started_at.to_rfc3339()),
+        Some(r.duration_ms.to_string()),
+        json_field(&r.timings),
+        json_field(&r.fields),
+        rows,
+        r.raw_excerpt.clone(),
+        r.reason.clone(),
+        r.agent_id.map(|a| a.to_string()),
+        Some(chunk.to_string()),
+    ];
+    for (i, field) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        csv_field(out, field.as_deref());
+    }
+    out.push(b'\n');
+}
+
+/// Runs `psql -c command` against `url`, feeding `stdin` if given.
+fn psql(url: &str, command: &str, stdin: Option<&[u8]>) -> anyhow::Result<String> {
+    let mut child = Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-t",
+            "-A",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            url,
+            "-c",
+            command,
+        ])
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running psql (installed with PostgreSQL)")?;
+    if let Some(bytes) = stdin {
+        let mut pipe = child
+            .stdin
+            .take()
+            .ok_or_else(|| anyhow!("psql has no stdin"))?;
+        pipe.write_all(bytes).context("writing to psql")?;
+    }
+    let out = child.wait_with_output()?;
+    ensure!(
+        out.status.success(),
+        "psql {command:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn psql_scalar(url: &str, query: &str) -> anyhow::Result<String> {
+    psql(url, query, None)
+}
+
+// ---------------------------------------------------------------------------------------
+// Report
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+fn range(values: &[f64], unit: &str, digits: usize) -> String {
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if values.len() <= 1 || (hi - lo).abs() < f64::EPSILON {
+        format!("{lo:.digits$}{unit}")
+    } else {
+        format!(
+            "{:.digits$}{unit} ({lo:.digits$}–{hi:.digits$})",
+            median(values.to_vec())
+        )
+    }
+}
+
+fn met(ok: bool) -> &'static str {
+    if ok { "yes" } else { "**no**" }
+}
+
+fn thousands(n: f64) -> String {
+    let n = n.round() as u64;
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn report(settings: &Settings, pipe: Option<&PipelineFigures>, ingest: Option<&IngestFigures>) {
+    let mut rows: Vec<[String; 6]> = Vec::new();
+    if let Some(p) = pipe {
+        let hosts = p.runs.first().map_or(0, |r| r.total);
+        let fping: Vec<f64> = p.fping.iter().map(|f| f.elapsed.as_secs_f64()).collect();
+        let fping_med = median(fping.clone());
+        let polled: Vec<f64> = p.runs.iter().map(|r| r.polled.as_secs_f64()).collect();
+        let committed: Vec<f64> = p.runs.iter().map(|r| r.committed).collect();
+        let dispatched: Vec<f64> = p.runs.iter().map(|r| r.dispatched).collect();
+        let ratio_polled = median(polled.clone()) / fping_med;
+        let ratio_committed = median(committed.clone()) / fping_med;
+        rows.push([
+            format!(
+                "End-to-end ping of {} ({hosts} targets): run now → last result committed \
+                 (run's `finished_at`), median of {}",
+                settings.cidr,
+                p.runs.len()
+            ),
+            range(&committed, " s", 2),
+            format!("fping {}", range(&fping, " s", 2)),
+            format!("{ratio_committed:.2}"),
+            format!("≤ {GOAL_E2E_RATIO:.1}× fping"),
+            met(ratio_committed <= GOAL_E2E_RATIO).into(),
+        ]);
+        rows.push([
+            "same, run now → REST shows the run completed (polled every 20 ms)".into(),
+            range(&polled, " s", 2),
+            format!("fping {fping_med:.2} s"),
+            format!("{ratio_polled:.2}"),
+            format!("≤ {GOAL_E2E_RATIO:.1}× fping"),
+            met(ratio_polled <= GOAL_E2E_RATIO).into(),
+        ]);
+        rows.push([
+            format!(
+                "Dispatch: {hosts} targets expanded, chunked ({} per chunk) and broker-confirmed \
+                 (run now → last `published_at`)",
+                settings.chunk_size
+            ),
+            range(&dispatched, " s", 3),
+            "—".into(),
+            "—".into(),
+            format!("≤ {GOAL_DISPATCH_S:.0} s"),
+            met(median(dispatched) <= GOAL_DISPATCH_S).into(),
+        ]);
+        let controller_mb = p.controller_peak as f64 / 1e6;
+        let agent_mb = p.agent_peak as f64 / 1e6;
+        rows.push([
+            "Controller peak RSS (`VmHWM`) over the runs".into(),
+            format!("{controller_mb:.0} MB"),
+            "—".into(),
+            "—".into(),
+            format!("≤ {GOAL_CONTROLLER_MB:.0} MB"),
+            met(controller_mb <= GOAL_CONTROLLER_MB).into(),
+        ]);
+        rows.push([
+            "Agent peak RSS (`VmHWM`) over the runs".into(),
+            format!("{agent_mb:.0} MB"),
+            "—".into(),
+            "—".into(),
+            format!("≤ {GOAL_AGENT_MB:.0} MB"),
+            met(agent_mb <= GOAL_AGENT_MB).into(),
+        ]);
+    }
+    if let Some(i) = ingest {
+        let ours = i.results as f64 / i.ours.as_secs_f64();
+        let anchor = i.results as f64 / i.copy.as_secs_f64();
+        rows.push([
+            format!(
+                "Ingest: {} ping results, {} tasks × batches of {} through `ingest_results`",
+                thousands(i.results as f64),
+                settings.ingest_tasks,
+                settings.ingest_batch
+            ),
+            format!(
+                "{} results/s ({:.2} s)",
+                thousands(ours),
+                i.ours.as_secs_f64()
+            ),
+            format!(
+                "COPY csv into an unindexed table: {} rows/s ({:.2} s)",
+                thousands(anchor),
+                i.copy.as_secs_f64()
+            ),
+            format!("{:.2} (rate)", ours / anchor),
+            format!("≥ {} results/s", thousands(GOAL_INGEST_PER_S)),
+            met(ours >= GOAL_INGEST_PER_S).into(),
+        ]);
+    }
+
+    println!();
+    println!("| what | ours | anchor (same run) | ratio | goal | met? |");
+    println!("|---|---|---|---|---|---|");
+    for row in &rows {
+        println!("| {} |", row.join(" | "));
+    }
+    println!();
+    println!(
+        "settings: chunk_size {}, job concurrency {}, agent max_chunks_in_flight {}, agent \
+         max_concurrency {}, agent batch_max_results {}; ratios are time ratios (ours / anchor, \
+         ≤ 1 is faster) except where marked rate (> 1 is faster)",
+        settings.chunk_size,
+        settings.concurrency,
+        settings.agent_chunks,
+        settings.agent_concurrency,
+        settings.agent_batch
+    );
+    if let Some(i) = ingest {
+        println!(
+            "COPY time excludes psql's start-up and connect ({:.3} s, measured with `select 1`)",
+            i.psql_start.as_secs_f64()
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
+async fn bench() -> anyhow::Result<()> {
+    let settings = Settings::from_env()?;
+    println!("{settings:?}");
+    let pipe = if settings.pipeline {
+        Some(pipeline(&settings).await?)
+    } else {
+        None
+    };
+    let ingest = if settings.ingest {
+        let sample = pipe
+            .as_ref()
+            .map_or_else(built_in_sample, |p| p.sample.clone());
+        println!("ingest template: {}", serde_json::to_string(&sample)?);
+        let figures = ingest(&settings, &sample).await?;
+        println!(
+            "ingest: {} results in {:.3} s; COPY {:.3} s",
+            figures.results,
+            figures.ours.as_secs_f64(),
+            figures.copy.as_secs_f64()
+        );
+        Some(figures)
+    } else {
+        None
+    };
+    report(&settings, pipe.as_ref(), ingest.as_ref());
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            println!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(bench()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            println!("benchmark harness failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Start-up as a value: [`Controller::build`] connects, migrates and binds (port 0 works,
+//! so tests run many controllers side by side); [`Controller::run_until_stopped`] runs the
+//! gRPC server, the REST server, the relay and the lifecycle tasks until shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use opsconductor_core::library::Library;
+use opsconductor_proto::v1::agent_service_server::AgentServiceServer;
+use opsconductor_store::PgStore;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ControllerConfig;
+use crate::dispatch::Dispatcher;
+use crate::relay::RelayConfig;
+use crate::rest::ApiState;
+use crate::session::{AgentServiceImpl, SessionHub};
+
+/// A built controller, listening but not yet serving.
+pub struct Controller {
+    config: ControllerConfig,
+    store: PgStore,
+    dispatcher: Dispatcher,
+    hub: Arc<SessionHub>,
+    relay_wake: Arc<Notify>,
+    grpc: TcpListener,
+    http: TcpListener,
+}
+
+impl Controller {
+    /// Loads the libraries, connects to PostgreSQL, applies migrations and binds both
+    /// listeners. RabbitMQ is connected lazily by the relay, so a broker outage at start-up
+    /// delays publishing instead of failing the start.
+    pub async fn build(config: ControllerConfig) -> anyhow::Result<Self> {
+        if let Err(problems) = config.validate() {
+            anyhow::bail!("invalid configuration:\n  {}", problems.join("\n  "));
+        }
+        let library = Library::load_dir(&config.libraries_dir).with_context(|| {
+            format!("loading libraries from {}", config.libraries_dir.display())
+        })?;
+        let store = PgStore::connect(&config.database_url, config.database_max_connections)
+            .await
+            .context("connecting to PostgreSQL")?;
+        store.migrate().await.context("applying migrations")?;
+        let grpc = TcpListener::bind(config.grpc_listen)
+            .await
+            .with_context(|| format!("binding gRPC on {}", config.grpc_listen))?;
+        let http = TcpListener::bind(config.http_listen)
+            .await
+            .with_context(|| format!("binding HTTP on {}", config.http_listen))?;
+        crate::metrics::describe();
+        let relay_wake = Arc::new(Notify::new());
+        let dispatcher = Dispatcher::new(
+            store.clone(),
+            Arc::new(library),
+            config.default_segment.clone(),
+            relay_wake.clone(),
+        );
+        Ok(Self {
+            config,
+            store,
+            dispatcher,
+            hub: Arc::new(SessionHub::default()),
+            relay_wake,
+            grpc,
+            http,
+        })
+    }
+
+    /// Where agents connect.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc.local_addr().unwrap_or(self.config.grpc_listen)
+    }
+
+    /// Where the REST API listens.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http.local_addr().unwrap_or(self.config.http_listen)
+    }
+
+    /// The store (tests inspect it).
+    pub fn store(&self) -> &PgStore {
+        &self.store
+    }
+
+    /// Serves until `shutdown` fires, then stops every task.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Self {
+            config,
+            store,
+            dispatcher,
+            hub,
+            relay_wake,
+            grpc,
+            http,
+        } = self;
+        tracing::info!(grpc = %grpc.local_addr()?, http = %http.local_addr()?, "controller listening");
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(crate::relay::run(
+            store.clone(),
+            config.queue.clone(),
+            RelayConfig {
+                batch: config.relay_batch,
+                poll: config.relay_poll,
+            },
+            relay_wake,
+            shutdown.clone(),
+        ));
+        tasks.spawn(crate::lifecycle::run_dead_letters(
+            store.clone(),
+            config.queue.clone(),
+            shutdown.clone(),
+        ));
+        tasks.spawn(crate::lifecycle::run_sweeper(
+            store.clone(),
+            config.sweep_interval,
+            config.heartbeat_interval * 3,
+            shutdown.clone(),
+        ));
+        let service = AgentServiceImpl::new(store.clone(), hub.clone(), config.heartbeat_interval);
+        let grpc_shutdown = shutdown.clone();
+        let grpc_server = tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
+            .add_service(AgentServiceServer::new(service))
+            .serve_with_incoming_shutdown(
+                TcpListenerStream::new(grpc),
+                grpc_shutdown.cancelled_owned(),
+            );
+        let api = crate::rest::router(ApiState {
+            store,
+            dispatcher,
+            hub,
+        });
+        let http_shutdown = shutdown.clone();
+        let http_server =
+            axum::serve(http, api).with_graceful_shutdown(http_shutdown.cancelled_owned());
+        let (grpc_result, http_result) = tokio::join!(grpc_server, http_server);
+        shutdown.cancel();
+        while tasks.join_next().await.is_some() {}
+        grpc_result.context("gRPC server")?;
+        http_result.context("HTTP server")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,167 @@
+//! The controller's configuration: one typed tree, defaults named, every problem reported
+//! at once by [`ControllerConfig::validate`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use opsconductor_core::model::segment::DEFAULT_SEGMENT;
+use opsconductor_queue::QueueConfig;
+use serde::Deserialize;
+
+/// Everything the controller needs to start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControllerConfig {
+    /// PostgreSQL URL.
+    #[serde(default = "default_database_url")]
+    pub database_url: String,
+    /// Connections in the pool (ingest, relay, API share it).
+    #[serde(default = "default_database_max_connections")]
+    pub database_max_connections: u32,
+    /// Where agents (and gRPC clients) connect.
+    #[serde(default = "default_grpc_listen")]
+    pub grpc_listen: SocketAddr,
+    /// Where the REST API listens.
+    #[serde(default = "default_http_listen")]
+    pub http_listen: SocketAddr,
+    /// The shipped libraries (`commandLibrary.json`, …) and their `plugins/`.
+    #[serde(default = "default_libraries_dir")]
+    pub libraries_dir: PathBuf,
+    /// RabbitMQ.
+    #[serde(default)]
+    pub queue: QueueConfig,
+    /// Segment for targets no segment's CIDRs cover.
+    #[serde(default = "default_segment")]
+    pub default_segment: String,
+    /// How often agents send heartbeats; three missed make an agent offline.
+    #[serde(default = "default_heartbeat_interval", with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// How often the lifecycle sweeper looks for expired runs and silent agents.
+    #[serde(default = "default_sweep_interval", with = "humantime_serde")]
+    pub sweep_interval: Duration,
+    /// Outbox rows the relay publishes per round.
+    #[serde(default = "default_relay_batch")]
+    pub relay_batch: u32,
+    /// How long the relay waits for new work before looking at the outbox again (it is
+    /// also woken by every dispatch; the poll catches other controllers' runs).
+    #[serde(default = "default_relay_poll", with = "humantime_serde")]
+    pub relay_poll: Duration,
+}
+
+fn default_database_url() -> String {
+    "postgres://postgres@127.0.0.1:5432/opsconductor".to_owned()
+}
+fn default_database_max_connections() -> u32 {
+    16
+}
+fn default_grpc_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 50051))
+}
+fn default_http_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_libraries_dir() -> PathBuf {
+    PathBuf::from("libraries")
+}
+fn default_segment() -> String {
+    DEFAULT_SEGMENT.to_owned()
+}
+fn default_heartbeat_interval() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_sweep_interval() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_relay_batch() -> u32 {
+    500
+}
+fn default_relay_poll() -> Duration {
+    Duration::from_millis(500)
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        Self {
+            database_url: default_database_url(),
+            database_max_connections: default_database_max_connections(),
+            grpc_listen: default_grpc_listen(),
+            http_listen: default_http_listen(),
+            libraries_dir: default_libraries_dir(),
+            queue: QueueConfig::default(),
+            default_segment: default_segment(),
+            heartbeat_interval: default_heartbeat_interval(),
+            sweep_interval: default_sweep_interval(),
+            relay_batch: default_relay_batch(),
+            relay_poll: default_relay_poll(),
+        }
+    }
+}
+
+impl ControllerConfig {
+    /// Every problem at once, each naming its setting.
+    pub fn validate(&self) -> Result<(), Vec<String>> {
+        let mut problems = Vec::new();
+        if self.database_max_connections < 2 {
+            problems.push("database_max_connections: must be at least 2".to_owned());
+        }
+        if self.heartbeat_interval < Duration::from_millis(100) {
+            problems.push("heartbeat_interval: must be at least 100ms".to_owned());
+        }
+        if self.sweep_interval.is_zero() {
+            problems.push("sweep_interval: must be more than 0".to_owned());
+        }
+        if self.relay_batch == 0 {
+            problems.push("relay_batch: must be at least 1".to_owned());
+        }
+        if let Err(e) =
+            opsconductor_core::model::segment::validate_segment_name(&self.default_segment, "x")
+        {
+            problems.push(format!("default_segment: {}", e.errors[0].message));
+        }
+        if let Err(e) = self.queue.validate() {
+            problems.push(format!("queue: {e}"));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_example_config_deserialises() {
+        let config: ControllerConfig = serde_json::from_value(serde_json::json!({
+            "database_url": "postgres://postgres@127.0.0.1/oc",
+            "grpc_listen": "0.0.0.0:50051",
+            "heartbeat_interval": "2s",
+            "queue": {"url": "amqp://guest:guest@127.0.0.1:5672/%2f"}
+        }))
+        .expect("deserialises");
+        assert_eq!(config.heartbeat_interval, Duration::from_secs(2));
+        config.validate().expect("valid");
+    }
+
+    #[test]
+    fn unknown_settings_are_refused_by_name() {
+        let err = serde_json::from_value::<ControllerConfig>(serde_json::json!({"grpc_port": 1}))
+            .unwrap_err();
+        assert!(err.to_string().contains("grpc_port"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let config = ControllerConfig {
+            database_max_connections: 1,
+            relay_batch: 0,
+            ..ControllerConfig::default()
+        };
+        let problems = config.validate().unwrap_err();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+    }
+}

@@ -1,0 +1,37 @@
+//! The controller: everything between "run now" and a result row in PostgreSQL.
+//!
+//! A run leaves here as chunks: the [`dispatch`]er expands a job's targets, routes them to
+//! segments by longest prefix, cuts them into chunks and writes the run, its chunks and one
+//! outbox row per chunk in one transaction. The [`relay`] publishes outbox rows to RabbitMQ
+//! with publisher confirms and marks them published only after the confirm. Agents stream
+//! results back over the gRPC [`session`]; each batch is committed before it is acked, and
+//! the agent acks its AMQP delivery only after every batch of the chunk is acked — so a
+//! crash anywhere leads to a redelivery, and the store's idempotent result key turns the
+//! redelivery into duplicates that collapse. The [`lifecycle`] tasks finish what agents
+//! cannot: dead-lettered chunks become error results, runs past their deadline get their
+//! missing targets as timeouts, silent agents are marked offline.
+//!
+//! # Layout
+//! - [`config`]: [`ControllerConfig`], the typed configuration.
+//! - [`app`]: [`Controller::build`] binds the gRPC and HTTP listeners (port 0 in tests) and
+//!   [`Controller::run_until_stopped`] runs every task until the shutdown token fires.
+//! - [`dispatch`]: job → run + chunks + outbox.
+//! - [`relay`]: outbox → RabbitMQ.
+//! - [`session`]: the `AgentService` gRPC service (register, session stream, credentials).
+//! - [`lifecycle`]: dead letters, run deadlines, agent liveness.
+//! - [`rest`]: the minimal REST surface of this stage (jobs, runs, segments, enrollment).
+//! - [`error`]: [`ControllerError`] and its mapping to HTTP problems and gRPC statuses.
+
+pub mod app;
+pub mod config;
+pub mod dispatch;
+pub mod error;
+pub mod lifecycle;
+pub mod metrics;
+pub mod relay;
+pub mod rest;
+pub mod session;
+
+pub use app::Controller;
+pub use config::ControllerConfig;
+pub use error::ControllerError;

@@ -1,0 +1,90 @@
+//! What finishes runs when agents cannot: dead-lettered chunks become error results, runs
+//! past their deadline get their missing targets as timeouts, and agents whose heartbeats
+//! stopped are marked offline.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use opsconductor_core::ids::ChunkId;
+use opsconductor_queue::{DeadLetters, QueueConfig, backoff};
+use opsconductor_store::{PgStore, StoreError};
+use tokio_util::sync::CancellationToken;
+
+/// Drains the dead-letter queue until `shutdown`: each dead chunk's missing results are
+/// recorded as errors with the broker's reason, then the message is acked.
+pub async fn run_dead_letters(store: PgStore, queue: QueueConfig, shutdown: CancellationToken) {
+    let mut attempt = 0_u32;
+    while !shutdown.is_cancelled() {
+        let outcome = tokio::select! {
+            () = shutdown.cancelled() => break,
+            outcome = drain_dead_letters(&store, &queue) => outcome,
+        };
+        attempt = attempt.saturating_add(1);
+        tracing::warn!(error = %outcome, attempt, "dead-letter consumer stopped; reconnecting");
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep(backoff(attempt)) => {}
+        }
+    }
+}
+
+/// Consumes until an error; returns it.
+async fn drain_dead_letters(store: &PgStore, queue: &QueueConfig) -> String {
+    let mut dead = match DeadLetters::connect(queue).await {
+        Ok(d) => d,
+        Err(e) => return e.to_string(),
+    };
+    loop {
+        let letter = match dead.next().await {
+            Ok(l) => l,
+            Err(e) => return e.to_string(),
+        };
+        let Ok(chunk_id) = letter.chunk_id.parse::<ChunkId>() else {
+            // Not ours: acking is the only way to keep the queue flowing.
+            tracing::warn!(message.id = %letter.chunk_id, "dropping a dead letter that is not a chunk");
+            if let Err(e) = letter.ack().await {
+                return e.to_string();
+            }
+            continue;
+        };
+        match store.dead_letter_chunk(chunk_id, &letter.reason).await {
+            Ok(_) | Err(StoreError::NotFound { .. }) => {}
+            // Keep the message (unacked → redelivered after reconnect) while the store is down.
+            Err(e) => return e.to_string(),
+        }
+        crate::metrics::chunk_dead_lettered(&letter.segment);
+        tracing::warn!(chunk.id = %chunk_id, segment = %letter.segment, reason = %letter.reason, "chunk dead-lettered; its targets are recorded as errors");
+        if let Err(e) = letter.ack().await {
+            return e.to_string();
+        }
+    }
+}
+
+/// Every `interval` until `shutdown`: expire runs past their deadline and mark silent
+/// agents offline.
+pub async fn run_sweeper(
+    store: PgStore,
+    interval: Duration,
+    agent_offline_after: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            _ = ticker.tick() => {}
+        }
+        match store.expire_runs(Utc::now()).await {
+            Ok(expired) => {
+                for run in expired {
+                    tracing::warn!(run.id = %run, "run deadline passed; missing targets recorded as timeouts");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "expiring runs failed"),
+        }
+        if let Err(e) = store.mark_agents_offline(agent_offline_after).await {
+            tracing::warn!(error = %e, "marking silent agents offline failed");
+        }
+    }
+}

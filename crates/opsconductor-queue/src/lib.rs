@@ -1,0 +1,120 @@
+//! The RabbitMQ work queue between the controller and the agents.
+//!
+//! The controller's relay publishes each chunk of a run (a protobuf `ChunkWork`, opaque bytes
+//! here) to the segment's durable quorum queue with publisher confirms; agents of that
+//! segment consume it with manual acks and ack only once the controller has stored every
+//! result. A chunk that keeps failing (returned more than `delivery_limit` times) or is
+//! rejected is dead-lettered to one queue the controller drains to record the chunk's
+//! targets as errors, so nothing disappears silently.
+//!
+//! ```text
+//! Publisher ──► exchange <prefix>.work (direct, key = segment)
+//!                 └─► queue <prefix>.work.<segment> (quorum, x-delivery-limit, DLX) ──► Consumer
+//!                        │ delivery limit exceeded / rejected
+//!                        ▼
+//!               exchange <prefix>.dead (fanout) ──► queue <prefix>.dead (quorum) ──► DeadLetters
+//! ```
+//!
+//! # Layout
+//! - [`config`]: [`QueueConfig`] and the [`Names`] derived from its prefix.
+//! - `amqp`: connecting with a bounded timeout, declaring the topology, mapping lapin errors.
+//! - [`publisher`]: [`Publisher`], pipelined publishes awaited on their confirms, mandatory
+//!   so an unroutable chunk is an error rather than a silent drop; reconnects on the next
+//!   call after the connection is lost.
+//! - [`consumer`]: [`Consumer`] and [`Delivery`] for agents, with [`backoff`] for their
+//!   reconnect loop.
+//! - [`dead_letter`]: [`DeadLetters`] and [`DeadLetter`] for the controller.
+//! - [`admin`]: [`queue_depth`] and [`delete_topology`], for metrics and tests.
+//!
+//! No type of `lapin` leaves this crate: callers see bytes, strings and [`QueueError`].
+
+pub mod admin;
+mod amqp;
+pub mod backoff;
+pub mod config;
+pub mod consumer;
+pub mod dead_letter;
+pub mod publisher;
+
+pub use admin::{delete_topology, queue_depth};
+pub use backoff::backoff;
+pub use config::{Names, QueueConfig};
+pub use consumer::{Consumer, Delivery};
+pub use dead_letter::{DeadLetter, DeadLetters};
+pub use publisher::Publisher;
+
+/// AMQP `content-type` of every chunk message.
+pub const CONTENT_TYPE: &str = "application/x-protobuf";
+/// AMQP `type` of every chunk message: the protobuf message name of the payload.
+pub const MESSAGE_TYPE: &str = "opsconductor.v1.ChunkWork";
+
+/// Everything that can go wrong talking to the queue.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueueError {
+    /// The broker cannot be reached or the connection was lost. Retry with [`backoff`];
+    /// a [`Publisher`] reconnects by itself on its next call, a [`Consumer`] is rebuilt.
+    #[error("rabbitmq unavailable: {0}")]
+    Unavailable(String),
+    /// The broker refused to take responsibility for the chunk (basic.nack): it was not
+    /// stored and must be published again.
+    #[error("rabbitmq nacked chunk {chunk_id}")]
+    Nacked {
+        /// The chunk's id (the message id).
+        chunk_id: String,
+    },
+    /// No queue is bound for the chunk's segment, so the broker returned it (mandatory
+    /// publish); [`Publisher::ensure_segment`] was not called for it, or the queue was deleted.
+    #[error("chunk {chunk_id} is unroutable: no queue is bound for segment {segment:?}")]
+    Unroutable {
+        /// The chunk's id (the message id).
+        chunk_id: String,
+        /// The segment it was routed to.
+        segment: String,
+    },
+    /// A message on the queue is not one this crate published (no usable message id).
+    #[error("malformed message: {message}")]
+    Decode {
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The configuration is unusable; every problem is listed.
+    #[error("invalid queue configuration: {0}")]
+    Config(String),
+    /// The segment name cannot be part of a queue name.
+    #[error("invalid segment {segment:?}: {message}")]
+    InvalidSegment {
+        /// The rejected name.
+        segment: String,
+        /// Why.
+        message: String,
+    },
+    /// A chunk id cannot be an AMQP message id (longer than 255 bytes or empty).
+    #[error("invalid chunk id {chunk_id:?}: {message}")]
+    InvalidChunkId {
+        /// The rejected id (truncated for display).
+        chunk_id: String,
+        /// Why.
+        message: String,
+    },
+    /// A queue that must exist does not (e.g. [`queue_depth`] of an undeclared segment).
+    #[error("queue {queue} does not exist")]
+    NotFound {
+        /// The missing queue.
+        queue: String,
+    },
+    /// The broker refused an operation on a live connection, e.g. a queue redeclared with
+    /// different arguments (PRECONDITION_FAILED) after `delivery_limit` changed.
+    #[error("rabbitmq refused {operation}: {message}")]
+    Refused {
+        /// The AMQP operation, e.g. `queue.declare`.
+        operation: &'static str,
+        /// The broker's reply text.
+        message: String,
+    },
+    /// The delivery was already acked, requeued or rejected.
+    #[error("delivery of chunk {chunk_id} was already settled")]
+    AlreadySettled {
+        /// The chunk's id.
+        chunk_id: String,
+    },
+}

@@ -1,0 +1,39 @@
+//! # opsconductor-store
+//!
+//! The PostgreSQL store of the controller: the only place that knows SQL. It keeps the
+//! reliability contract's storage half — a run and its chunks are written with their outbox
+//! rows in one transaction, results are idempotent on (run, target, action index), and
+//! every expected result of a run ends up stored as a real result, an error or a timeout.
+//! No sqlx type appears in its public API; database errors arrive as [`StoreError`].
+//!
+//! ## Layout
+//! - [`store`](PgStore) — the handle: pool, migrations, daily result partitions, caches.
+//! - `error` — [`StoreError`] and the SQLSTATE translation.
+//! - `segments` — network segments.
+//! - `agents` — enrollment tokens, agent registration, authentication and liveness.
+//! - `jobs` — job definitions.
+//! - `runs` — run creation (with chunks and outbox), reads, cancellation, deadlines.
+//! - `chunks` — the outbox relay's claim / publish cycle and the chunk life cycle.
+//! - `results` — idempotent ingest, the shared fill-in of missing results, counters.
+//! - [`testing`] (feature `testing`) — a fresh, migrated database per test.
+//!
+//! Schema: `migrations/postgres/`, embedded in the binary and applied by
+//! [`PgStore::migrate`].
+
+mod agents;
+mod chunks;
+mod error;
+mod jobs;
+mod results;
+mod runs;
+mod segments;
+mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use agents::{AgentRecord, RegisteredAgent};
+pub use chunks::{ChunkRecord, ChunkRef, ChunkState, OutboxItem};
+pub use error::StoreError;
+pub use results::IngestOutcome;
+pub use runs::{NewChunk, NewRun};
+pub use store::PgStore;

@@ -1,0 +1,36 @@
+//! Segments: where agents sit and which address blocks they serve.
+
+use ipnet::IpNet;
+use opsconductor_core::model::Segment;
+
+use crate::PgStore;
+use crate::error::{StoreError, db};
+
+impl PgStore {
+    /// Creates the segment, or replaces the CIDRs of the segment with that name.
+    pub async fn upsert_segment(&self, segment: &Segment) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO segments (name, cidrs) VALUES ($1, $2::cidr[])
+             ON CONFLICT (name) DO UPDATE SET cidrs = EXCLUDED.cidrs",
+        )
+        .bind(&segment.name)
+        .bind(segment.cidrs.as_slice())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    /// Every segment, by name.
+    pub async fn list_segments(&self) -> Result<Vec<Segment>, StoreError> {
+        let rows: Vec<(String, Vec<IpNet>)> =
+            sqlx::query_as("SELECT name, cidrs FROM segments ORDER BY name")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, cidrs)| Segment { name, cidrs })
+            .collect())
+    }
+}

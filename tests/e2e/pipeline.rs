@@ -1,0 +1,173 @@
+//! The happy path: two segments, three agents, a ping job over both ranges and an HTTP job
+//! against a local server — every result stored once and executed in the right segment.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::{World, hosts};
+
+/// A tiny HTTP server on 127.0.0.1 answering 200 "ok" to everything.
+async fn http_server() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+                let mut buf = vec![0_u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    )
+                    .await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_and_http_jobs_run_in_their_segments_and_store_every_result_once() {
+    let mut world = World::new().await;
+    world.start_controller().await;
+    world.define_segments().await;
+    world.start_agent("a1", "a").await;
+    world.start_agent("a2", "a").await;
+    world.start_agent("b1", "b").await;
+
+    let ping_run = world
+        .run_job(json!({
+            "name": "ping both segments",
+            "schedule": {"type": "manual"},
+            "targets": {"include": [{"type": "range", "value": "127.0.0.1-254, 127.0.1.1-254"}]},
+            "actions": [{"command": "ping.icmp", "params": {"count": 1, "timeout_ms": 1000}}],
+            "options": {"chunk_size": 50}
+        }))
+        .await;
+    let port = http_server().await;
+    let http_run = world
+        .run_job(json!({
+            "name": "local http",
+            "schedule": {"type": "manual"},
+            "targets": {"include": [{"type": "hosts", "hosts": ["127.0.0.1"]}]},
+            "actions": [{"command": "http.get", "params": {"port": port, "path": "/health"}}]
+        }))
+        .await;
+
+    let run = world.wait_for_run(ping_run, Duration::from_secs(120)).await;
+    assert_eq!(run["status"], "completed", "{run}");
+    let targets: Vec<String> = hosts(0, 254).into_iter().chain(hosts(1, 254)).collect();
+    let ledger = world.ledger(ping_run, &targets, 1).await;
+    ledger.assert_exact();
+    assert_eq!(
+        run["counters"]["ok"], 508,
+        "every loopback address answers: {run}"
+    );
+
+    // Every result was executed by an agent of the target's segment.
+    let agents = world.get("/api/v1/agents").await;
+    let segment_of: BTreeMap<String, String> = agents
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap().to_owned(),
+                a["segment"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for r in &ledger.results {
+        let agent = r.agent_id.expect("results name their agent").to_string();
+        let want = if r.target.starts_with("127.0.0.") {
+            "a"
+        } else {
+            "b"
+        };
+        assert_eq!(
+            segment_of[&agent], want,
+            "{} ran in the wrong segment",
+            r.target
+        );
+    }
+
+    let run = world.wait_for_run(http_run, Duration::from_secs(60)).await;
+    assert_eq!(run["status"], "completed", "{run}");
+    let ledger = world.ledger(http_run, &["127.0.0.1".to_owned()], 1).await;
+    ledger.assert_exact();
+    assert_eq!(
+        ledger.results[0].fields["status_code"], 200,
+        "{:?}",
+        ledger.results[0]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_problem_naming_the_field_and_changes_nothing() {
+    let mut world = World::new().await;
+    world.start_controller().await;
+    let client = reqwest::Client::new();
+    let r = client
+        .post(world.url("/api/v1/jobs"))
+        .json(&json!({
+            "name": "bad",
+            "schedule": {"type": "manual"},
+            "targets": {"include": [{"type": "range", "value": "10.0.0.0/33"}]},
+            "actions": [{"command": "ping.icmp", "params": {"count": "four"}}]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let problem: serde_json::Value = r.json().await.unwrap();
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert!(fields.contains(&"targets.include[0].value"), "{problem}");
+    assert!(
+        fields.iter().any(|f| f.starts_with("actions[0].params")),
+        "{problem}"
+    );
+
+    // A body that is not a job names where it stopped making sense.
+    let r = client
+        .post(world.url("/api/v1/jobs"))
+        .body(r#"{"name": "x", "schedule": {"type": "sometimes"}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let problem: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "schedule.type", "{problem}");
+
+    // Running a job that does not exist.
+    let r = client
+        .post(world.url(&format!("/api/v1/jobs/{}/runs", uuid::Uuid::now_v7())))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // Nothing was stored: the name "bad" is still free.
+    world
+        .post(
+            "/api/v1/jobs",
+            json!({
+                "name": "bad",
+                "schedule": {"type": "manual"},
+                "targets": {"include": [{"type": "hosts", "hosts": ["127.0.0.1"]}]},
+                "actions": [{"command": "ping.icmp"}]
+            }),
+        )
+        .await;
+}

@@ -1,0 +1,353 @@
+//! The harness: processes, REST helpers and the ledger.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use opsconductor_core::ids::RunId;
+use opsconductor_store::PgStore;
+use opsconductor_store::testing::{TestDb, fresh_database};
+use serde_json::{Value, json};
+use tokio::time::{Instant, sleep};
+
+/// One scenario's world: a database, a queue prefix, a controller and its agents.
+pub struct World {
+    pub store: PgStore,
+    pub db: TestDb,
+    pub prefix: String,
+    pub grpc: SocketAddr,
+    pub http: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub controller: Option<Child>,
+    pub agents: BTreeMap<String, Child>,
+    client: reqwest::Client,
+}
+
+fn free_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_opsconductor")
+}
+
+/// A command for the binary with only the settings we give it.
+fn process(log_name: &std::path::Path) -> Command {
+    let mut cmd = Command::new(binary());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("OPSCONDUCTOR_") {
+            cmd.env_remove(key);
+        }
+    }
+    let log = std::fs::File::create(log_name).unwrap();
+    cmd.env("OPSCONDUCTOR_LOG", "info,opsconductor=debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    cmd
+}
+
+impl World {
+    pub async fn new() -> Self {
+        let (store, db) = fresh_database().await;
+        let prefix = format!("oc-e2e-{}", &uuid_hex()[..12]);
+        Self {
+            store,
+            db,
+            prefix,
+            grpc: free_port(),
+            http: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            controller: None,
+            agents: BTreeMap::new(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub fn queue_url() -> String {
+        "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned()
+    }
+
+    /// Starts (or restarts) the controller and waits until its REST API answers.
+    pub async fn start_controller(&mut self) {
+        let libraries = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../libraries");
+        let log = self.dir.path().join("controller.log");
+        let child = process(&log)
+            .arg("controller")
+            .env("OPSCONDUCTOR_DATABASE_URL", self.db.url())
+            .env("OPSCONDUCTOR_GRPC_LISTEN", self.grpc.to_string())
+            .env("OPSCONDUCTOR_HTTP_LISTEN", self.http.to_string())
+            .env("OPSCONDUCTOR_LIBRARIES_DIR", libraries)
+            .env("OPSCONDUCTOR_QUEUE__URL", Self::queue_url())
+            .env("OPSCONDUCTOR_QUEUE__PREFIX", &self.prefix)
+            .env("OPSCONDUCTOR_HEARTBEAT_INTERVAL", "1s")
+            .env("OPSCONDUCTOR_RELAY_POLL", "200ms")
+            .spawn()
+            .unwrap();
+        self.controller = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = self.client.get(self.url("/healthz")).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            if let Some(status) = self.controller.as_mut().unwrap().try_wait().unwrap() {
+                panic!(
+                    "controller exited with {status}:\n{}",
+                    self.log("controller")
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "controller did not come up:\n{}",
+                self.log("controller")
+            );
+            sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGKILLs the controller.
+    pub fn kill_controller(&mut self) {
+        if let Some(mut child) = self.controller.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// Enrolls and starts an agent named `name` in `segment`.
+    pub async fn start_agent(&mut self, name: &str, segment: &str) {
+        let token = self
+            .post("/api/v1/enrollment-tokens", json!({"segment": segment}))
+            .await["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let identity = self.dir.path().join(format!("{name}.identity.json"));
+        let log = self.dir.path().join(format!("{name}.log"));
+        let child = process(&log)
+            .arg("agent")
+            .env(
+                "OPSCONDUCTOR_CONTROLLER_URL",
+                format!("http://{}", self.grpc),
+            )
+            .env("OPSCONDUCTOR_ENROLLMENT_TOKEN", token)
+            .env("OPSCONDUCTOR_IDENTITY_FILE", identity)
+            .env("OPSCONDUCTOR_NAME", name)
+            .env("OPSCONDUCTOR_QUEUE__URL", Self::queue_url())
+            .env("OPSCONDUCTOR_QUEUE__PREFIX", &self.prefix)
+            .spawn()
+            .unwrap();
+        self.agents.insert(name.to_owned(), child);
+        // Online = it has a session and sent a heartbeat.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let agents = self.get("/api/v1/agents").await;
+            if agents
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["name"] == name && a["online"] == true)
+            {
+                return;
+            }
+            if let Some(status) = self.agents.get_mut(name).unwrap().try_wait().unwrap() {
+                panic!("agent {name} exited with {status}:\n{}", self.log(name));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "agent {name} did not come online:\n{}",
+                self.log(name)
+            );
+            sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGKILLs an agent.
+    pub fn kill_agent(&mut self, name: &str) {
+        let mut child = self.agents.remove(name).unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    pub fn log(&self, name: &str) -> String {
+        let text = std::fs::read_to_string(self.dir.path().join(format!("{name}.log")))
+            .unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(60).collect();
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        let r = self.client.get(self.url(path)).send().await.unwrap();
+        assert!(r.status().is_success(), "GET {path}: {}", r.status());
+        r.json().await.unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Value {
+        let r = self
+            .client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        assert!(status.is_success(), "POST {path}: {status} {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Value {
+        let r = self
+            .client
+            .put(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        assert!(status.is_success(), "PUT {path}: {status} {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Segment A = 127.0.0.0/24, B = 127.0.1.0/24.
+    pub async fn define_segments(&self) {
+        self.put("/api/v1/segments/a", json!({"cidrs": ["127.0.0.0/24"]}))
+            .await;
+        self.put("/api/v1/segments/b", json!({"cidrs": ["127.0.1.0/24"]}))
+            .await;
+    }
+
+    /// Creates a job and starts a run of it; returns the run id.
+    pub async fn run_job(&self, job: Value) -> RunId {
+        let job = self.post("/api/v1/jobs", job).await;
+        let run = self
+            .post(
+                &format!("/api/v1/jobs/{}/runs", job["id"].as_str().unwrap()),
+                json!({}),
+            )
+            .await;
+        run["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Waits until the run is finished; returns its JSON.
+    pub async fn wait_for_run(&self, run: RunId, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let r = self.get(&format!("/api/v1/runs/{run}")).await;
+            let status = r["status"].as_str().unwrap_or_default().to_owned();
+            if !matches!(status.as_str(), "queued" | "running") {
+                return r;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "run {run} still {status} after {within:?}: {r}\n--- controller\n{}",
+                self.log("controller")
+            );
+            sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Asserts the run is still going (so the fault that follows hits it mid-run).
+    pub async fn assert_running(&self, run: RunId) {
+        let r = self.get(&format!("/api/v1/runs/{run}")).await;
+        assert_eq!(
+            r["status"], "running",
+            "the run ended before the fault: {r}"
+        );
+    }
+
+    /// Waits until at least `n` results of the run are stored.
+    pub async fn wait_for_results(&self, run: RunId, n: u64, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.store.count_results(run).await.unwrap() < n {
+            assert!(
+                Instant::now() < deadline,
+                "fewer than {n} results after {within:?}"
+            );
+            sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Compares intended (target, action) pairs with the stored results.
+    pub async fn ledger(&self, run: RunId, targets: &[String], actions: u32) -> Ledger {
+        let intended: BTreeSet<(String, u32)> = targets
+            .iter()
+            .flat_map(|t| (0..actions).map(move |a| (t.clone(), a)))
+            .collect();
+        let results = self.store.results_for_run(run).await.unwrap();
+        let mut seen = BTreeMap::<(String, u32), u32>::new();
+        for r in &results {
+            *seen.entry((r.target.clone(), r.action_index)).or_default() += 1;
+        }
+        let got: BTreeSet<_> = seen.keys().cloned().collect();
+        Ledger {
+            lost: intended.difference(&got).count(),
+            duplicated: seen.values().filter(|n| **n > 1).count(),
+            unexpected: got.difference(&intended).count(),
+            results,
+        }
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        for child in self.agents.values_mut().chain(self.controller.as_mut()) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let config = opsconductor_queue::QueueConfig {
+            url: Self::queue_url(),
+            prefix: self.prefix.clone(),
+            ..opsconductor_queue::QueueConfig::default()
+        };
+        // Best effort, on a thread of its own: drop cannot await.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(rt) = rt {
+                rt.block_on(async {
+                    let _ =
+                        opsconductor_queue::delete_topology(&config, &["a", "b", "default"]).await;
+                });
+            }
+        })
+        .join();
+    }
+}
+
+/// What a run left in the store against what it intended.
+pub struct Ledger {
+    pub lost: usize,
+    pub duplicated: usize,
+    pub unexpected: usize,
+    pub results: Vec<opsconductor_core::model::ResultRecord>,
+}
+
+impl Ledger {
+    pub fn assert_exact(&self) {
+        assert_eq!(
+            (self.lost, self.duplicated, self.unexpected),
+            (0, 0, 0),
+            "lost, duplicated, unexpected"
+        );
+    }
+}
+
+pub fn uuid_hex() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// `127.0.<third>.<1..=last>` as target texts.
+pub fn hosts(third: u8, last: u8) -> Vec<String> {
+    (1..=last).map(|i| format!("127.0.{third}.{i}")).collect()
+}
