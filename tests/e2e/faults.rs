@@ -307,3 +307,89 @@ async fn a_poison_chunk_is_dead_lettered_its_targets_recorded_as_errors_and_the_
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_past_its_deadline_records_the_missing_targets_as_timeouts() {
+    let mut world = World::new().await;
+    world.start_controller().await;
+    world.define_segments().await;
+    world.start_agent("a1", "a").await;
+    // Segment b has no agent: its targets can only time out.
+    let run = world
+        .run_job(json!({
+            "name": "nobody home in b",
+            "schedule": {"type": "manual"},
+            "targets": {"include": [{"type": "range", "value": "127.0.0.1-5, 127.0.1.1-5"}]},
+            "actions": [{"command": "ping.icmp", "params": {"count": 1}}],
+            "options": {"run_deadline_seconds": 3}
+        }))
+        .await;
+    let status = world.wait_for_run(run, Duration::from_secs(30)).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(status["counters"]["ok"], 5, "{status}");
+    assert_eq!(status["counters"]["timeout"], 5, "{status}");
+    let all: Vec<String> = hosts(0, 5).into_iter().chain(hosts(1, 5)).collect();
+    let ledger = world.ledger(run, &all, 1).await;
+    ledger.assert_exact();
+    for r in ledger
+        .results
+        .iter()
+        .filter(|r| r.target.starts_with("127.0.1."))
+    {
+        assert_eq!(
+            r.status,
+            opsconductor_core::model::ResultStatus::Timeout,
+            "{r:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_run_stops_its_agents_and_accounts_for_every_target() {
+    let mut world = World::new().await;
+    world.start_controller().await;
+    world.define_segments().await;
+    world.start_agent("a1", "a").await;
+    // 200 targets × 10 pings a second apart, 10 at a time: minutes of work if not stopped.
+    let run = world.run_job(slow_ping_job("cancel me", 200, 10, 10)).await;
+    world
+        .wait_for_results(run, 0, Duration::from_secs(30))
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    world.assert_running(run).await;
+    let cancelled = world
+        .post(
+            &format!("/api/v1/runs/{run}/cancel"),
+            json!({"reason": "maintenance window"}),
+        )
+        .await;
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    // Every target is accounted for at once: the ones not yet done as cancelled errors.
+    let ledger = world.ledger(run, &hosts(0, 200), 1).await;
+    ledger.assert_exact();
+    let cancelled_errors = ledger
+        .results
+        .iter()
+        .filter(|r| {
+            r.reason
+                .as_deref()
+                .is_some_and(|s| s.contains("maintenance window"))
+        })
+        .count();
+    assert!(
+        cancelled_errors > 100,
+        "{cancelled_errors} results were cancelled"
+    );
+    // The agent stopped: its queue drains and its late results collapse into the ledger.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let config = opsconductor_queue::QueueConfig {
+        url: World::queue_url(),
+        prefix: world.prefix.clone(),
+        ..opsconductor_queue::QueueConfig::default()
+    };
+    assert_eq!(
+        opsconductor_queue::queue_depth(&config, "a").await.unwrap(),
+        0
+    );
+    world.ledger(run, &hosts(0, 200), 1).await.assert_exact();
+}

@@ -23,7 +23,7 @@ const SEGMENT: &str = "bench";
 
 type Item = (String, String, Vec<u8>);
 
-/// A chunk as the dispatcher makes it: 200 addresses of a /16 and two resolved actions.
+/// A chunk as the dispatcher makes it: 200 addresses of a /16 and three resolved actions.
 fn chunk(index: usize) -> Item {
     let chunk_id = uuid::Uuid::now_v7().to_string();
     let targets = (0..TARGETS_PER_CHUNK)
@@ -52,13 +52,23 @@ fn chunk(index: usize) -> Item {
         timeout_ms: 10_000,
         credential_id: Some(uuid::Uuid::now_v7().to_string()),
     };
+    let http = ChunkAction {
+        index: 2,
+        command_id: "http.health".into(),
+        kind: "http".into(),
+        params_json: r#"{"method":"GET","scheme":"https","port":8443,"path":"/api/v2/health?verbose=true&include=dependencies,build,uptime","headers":{"accept":"application/json","user-agent":"opsconductor-agent/0.1","x-request-source":"scheduled-health-check"},"expect_status":[200,204],"follow_redirects":false,"max_redirects":0,"verify_tls":true,"tls_expiry_warn_days":21,"timeout_ms":5000,"body_regex":"\\\"status\\\"\\s*:\\s*\\\"(ok|pass)\\\"","jsonpath":[{"path":"$.checks[?@.status != 'pass'].name","expect":"empty"},{"path":"$.build.version","expect":"present"}]}"#.into(),
+        parsers_json: r#"[{"id":"json.fields","kind":"jsonpath","options":{"fields":{"status":"$.status","version":"$.build.version","uptime_s":"$.uptime_seconds","db":"$.checks[?@.name == 'database'].status","queue":"$.checks[?@.name == 'queue'].status"}}},{"id":"tls","kind":"tls_expiry","options":{"field":"cert_days_left"}}]"#.into(),
+        criteria_json: r#"{"all":[{"field":"http_status","op":"in","value":[200,204]},{"field":"status","op":"in","value":["ok","pass"]}],"warn":[{"field":"cert_days_left","op":"lt","value":21},{"field":"latency_ms","op":"gt","value":750}]}"#.into(),
+        timeout_ms: 6_000,
+        credential_id: None,
+    };
     let work = ChunkWork {
         chunk_id: chunk_id.clone(),
         run_id: uuid::Uuid::now_v7().to_string(),
         job_id: uuid::Uuid::now_v7().to_string(),
         segment: SEGMENT.into(),
         targets,
-        actions: vec![ping, snmp],
+        actions: vec![ping, snmp, http],
         concurrency: 64,
         target_timeout_ms: 15_000,
         run_deadline_unix_ms: 1_900_000_000_000,

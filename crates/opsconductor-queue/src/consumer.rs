@@ -71,7 +71,7 @@ impl Consumer {
     ///
     /// [`QueueError::Unavailable`] means the connection or the consumer is gone (broker
     /// restart, queue deleted): drop this consumer and connect again after
-    /// [`crate::backoff`]. [`QueueError::Decode`] means one message was not a chunk this
+    /// [`crate::backoff()`]. [`QueueError::Decode`] means one message was not a chunk this
     /// crate published; it has already been rejected (dead-lettered) and the consumer stays
     /// usable.
     pub async fn next(&mut self) -> Result<Delivery, QueueError> {
@@ -135,8 +135,9 @@ pub(crate) fn message_chunk_id(properties: &lapin::BasicProperties) -> Result<St
 }
 
 /// One chunk handed to this agent. Settle it exactly once with [`Delivery::ack`],
-/// [`Delivery::requeue`] or [`Delivery::reject`]; an unsettled delivery is requeued when
-/// the consumer's connection closes.
+/// [`Delivery::requeue`] or [`Delivery::reject`], while its [`Consumer`] is still open: a
+/// delivery is settled on the connection that received it, and an unsettled one is requeued
+/// when that connection closes.
 pub struct Delivery {
     /// The chunk id (the AMQP message id).
     pub chunk_id: String,

@@ -58,7 +58,7 @@ impl DeadLetters {
     }
 
     /// Waits for the next dead letter. [`QueueError::Unavailable`]: reconnect after
-    /// [`crate::backoff`]. [`QueueError::Decode`]: a message without a chunk id reached the
+    /// [`crate::backoff()`]. [`QueueError::Decode`]: a message without a chunk id reached the
     /// dead-letter queue; nothing can be recorded for it, so it has been acked (logged here
     /// with its reason) and the stream stays usable.
     pub async fn next(&mut self) -> Result<DeadLetter, QueueError> {

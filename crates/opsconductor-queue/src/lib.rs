@@ -21,8 +21,8 @@
 //! - [`publisher`]: [`Publisher`], pipelined publishes awaited on their confirms, mandatory
 //!   so an unroutable chunk is an error rather than a silent drop; reconnects on the next
 //!   call after the connection is lost.
-//! - [`consumer`]: [`Consumer`] and [`Delivery`] for agents, with [`backoff`] for their
-//!   reconnect loop.
+//! - [`consumer`]: [`Consumer`] and [`Delivery`] for agents.
+//! - [`retry`]: [`backoff()`], the jittered delay for callers' reconnect loops.
 //! - [`dead_letter`]: [`DeadLetters`] and [`DeadLetter`] for the controller.
 //! - [`admin`]: [`queue_depth`] and [`delete_topology`], for metrics and tests.
 //!
@@ -30,18 +30,18 @@
 
 pub mod admin;
 mod amqp;
-pub mod backoff;
 pub mod config;
 pub mod consumer;
 pub mod dead_letter;
 pub mod publisher;
+pub mod retry;
 
 pub use admin::{delete_topology, queue_depth};
-pub use backoff::backoff;
 pub use config::{Names, QueueConfig};
 pub use consumer::{Consumer, Delivery};
 pub use dead_letter::{DeadLetter, DeadLetters};
 pub use publisher::Publisher;
+pub use retry::{MAX_BACKOFF, backoff};
 
 /// AMQP `content-type` of every chunk message.
 pub const CONTENT_TYPE: &str = "application/x-protobuf";
@@ -51,7 +51,7 @@ pub const MESSAGE_TYPE: &str = "opsconductor.v1.ChunkWork";
 /// Everything that can go wrong talking to the queue.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueueError {
-    /// The broker cannot be reached or the connection was lost. Retry with [`backoff`];
+    /// The broker cannot be reached or the connection was lost. Retry after [`backoff()`];
     /// a [`Publisher`] reconnects by itself on its next call, a [`Consumer`] is rebuilt.
     #[error("rabbitmq unavailable: {0}")]
     Unavailable(String),

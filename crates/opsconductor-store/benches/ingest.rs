@@ -8,7 +8,8 @@
 //! and counter updates) cannot beat; the ratio says how close it gets.
 //!
 //! Run: `cargo bench -p opsconductor-store --bench ingest` (needs the test PostgreSQL;
-//! see `opsconductor_store::testing`). `OC_BENCH_RESULTS` overrides the result count.
+//! see `opsconductor_store::testing`). `OC_BENCH_RESULTS` and `OC_BENCH_BATCH` override
+//! the result count and the batch size.
 
 #![expect(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 
@@ -28,16 +29,14 @@ use sqlx::{Connection, PgConnection};
 type BenchResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
 const DEFAULT_RESULTS: usize = 200_000;
-const BATCH: usize = 2_000;
+const DEFAULT_BATCH: usize = 2_000;
 const CHUNK_SIZE: usize = 250;
 const CONCURRENCY: [usize; 3] = [1, 2, 4];
 
 #[tokio::main]
 async fn main() -> BenchResult<()> {
-    let results_per_run = std::env::var("OC_BENCH_RESULTS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(DEFAULT_RESULTS);
+    let results_per_run = env_or("OC_BENCH_RESULTS", DEFAULT_RESULTS);
+    let batch = env_or("OC_BENCH_BATCH", DEFAULT_BATCH);
     let (store, db) = fresh_database().await;
     let spec: JobSpec = serde_json::from_value(json!({
         "name": "bench pings",
@@ -53,7 +52,7 @@ async fn main() -> BenchResult<()> {
     );
 
     println!(
-        "{results_per_run} results per run, batches of {BATCH}, chunks of {CHUNK_SIZE} targets"
+        "{results_per_run} results per run, batches of {batch}, chunks of {CHUNK_SIZE} targets"
     );
     println!("{:<34} {:>10} {:>14}", "case", "seconds", "results/s");
     let row = |case: &str, n: usize, took: Duration| {
@@ -72,7 +71,7 @@ async fn main() -> BenchResult<()> {
             targets.len(),
             started.elapsed(),
         );
-        let batches = Arc::new(batches(run.id, &targets));
+        let batches = Arc::new(batches(run.id, &targets, batch));
         let took = ingest_all(&store, &batches, concurrency).await?;
         best = best.max(row(
             &format!("ingest, {concurrency} tasks"),
@@ -89,13 +88,20 @@ async fn main() -> BenchResult<()> {
     let copy_rate = row(
         "COPY into a plain table (anchor)",
         targets.len(),
-        copy_anchor(db.url(), &targets).await?,
+        copy_anchor(db.url(), &targets, batch).await?,
     );
     println!(
         "best ingest / COPY = {:.2}   (goal: ingest >= 100000 results/s)",
         best / copy_rate
     );
     Ok(())
+}
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
 }
 
 fn new_run(job: &Job, targets: &[String]) -> NewRun {
@@ -142,7 +148,7 @@ fn ping_fields(i: usize) -> Map<String, Value> {
     fields
 }
 
-fn batches(run: RunId, targets: &[String]) -> Vec<Vec<ResultRecord>> {
+fn batches(run: RunId, targets: &[String], batch: usize) -> Vec<Vec<ResultRecord>> {
     let agent = AgentId::new();
     let started_at = Utc::now();
     targets
@@ -167,7 +173,7 @@ fn batches(run: RunId, targets: &[String]) -> Vec<Vec<ResultRecord>> {
             agent_id: Some(agent),
         })
         .collect::<Vec<_>>()
-        .chunks(BATCH)
+        .chunks(batch)
         .map(<[ResultRecord]>::to_vec)
         .collect()
 }
@@ -199,7 +205,7 @@ async fn ingest_all(
 
 /// `COPY` of equivalent rows (text format, built inside the timing like a COPY-based
 /// ingest would have to) into a table without index or partitions.
-async fn copy_anchor(url: &str, targets: &[String]) -> BenchResult<Duration> {
+async fn copy_anchor(url: &str, targets: &[String], batch: usize) -> BenchResult<Duration> {
     let mut conn = PgConnection::connect(url).await?;
     sqlx::query(
         "CREATE TABLE copy_anchor (
@@ -216,7 +222,7 @@ async fn copy_anchor(url: &str, targets: &[String]) -> BenchResult<Duration> {
     let mut copy = conn
         .copy_in_raw("COPY copy_anchor FROM STDIN (FORMAT text)")
         .await?;
-    let mut buffer = String::with_capacity(BATCH * 400);
+    let mut buffer = String::with_capacity(batch * 400);
     for (i, target) in targets.iter().enumerate() {
         let status = if i % 50 == 0 { "fail" } else { "ok" };
         let fields = serde_json::to_string(&ping_fields(i))?;
@@ -225,7 +231,7 @@ async fn copy_anchor(url: &str, targets: &[String]) -> BenchResult<Duration> {
             buffer,
             "{run}\t{now}\t{target}\t0\t{status}\t{now}\t{duration}\t{fields}\t{agent}\t{chunk}"
         )?;
-        if (i + 1) % BATCH == 0 {
+        if (i + 1) % batch == 0 {
             copy.send(buffer.as_bytes()).await?;
             buffer.clear();
         }

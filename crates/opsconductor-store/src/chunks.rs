@@ -291,7 +291,7 @@ impl PgStore {
 
     /// Dead-letters a chunk (it failed on every delivery): the chunk ends `dead` with
     /// `reason`, and every (target, action) of it without a result is recorded as an
-    /// `error` "chunk dead-lettered: <reason>" — counted, so the run can complete. Returns
+    /// `error` `"chunk dead-lettered: <reason>"` — counted, so the run can complete. Returns
     /// how many results were filled in. Repeating it changes nothing more.
     pub async fn dead_letter_chunk(
         &self,

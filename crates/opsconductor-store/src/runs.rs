@@ -317,7 +317,7 @@ impl PgStore {
 
     /// Cancels a queued or running run: it ends `cancelled` with `reason`, its chunks not
     /// yet started are cancelled and leave the outbox, and every (target, action) without
-    /// a result is recorded as an `error` "run cancelled: <reason>". Results still arriving
+    /// a result is recorded as an `error` `"run cancelled: <reason>"`. Results still arriving
     /// from agents are then duplicates.
     ///
     /// Returns the chunks that were queued on the broker or running on an agent (the

@@ -20,18 +20,18 @@ pub struct ChaosProxy {
 impl ChaosProxy {
     /// A proxy in front of the test broker.
     pub async fn start() -> Self {
-        let uri: lapin::uri::AMQPUri = crate::helpers::amqp_url().parse().unwrap();
+        let uri: lapin::uri::AMQPUri = crate::helpers::amqp_url().parse().expect("test url");
         let upstream = tokio::net::lookup_host((uri.authority.host.as_str(), uri.authority.port))
             .await
-            .unwrap()
+            .expect("broker address resolves")
             .next()
-            .unwrap();
+            .expect("broker has an address");
         Self::start_to(upstream).await
     }
 
     async fn start_to(upstream: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy binds");
+        let addr = listener.local_addr().expect("proxy address");
         let silent = Arc::new(AtomicBool::new(false));
         let (cut, cuts) = watch::channel(0u64);
         let accept = tokio::spawn({
@@ -55,7 +55,7 @@ impl ChaosProxy {
 
     /// The test broker's AMQP URL, through the proxy.
     pub fn url(&self) -> String {
-        let mut uri: lapin::uri::AMQPUri = crate::helpers::amqp_url().parse().unwrap();
+        let mut uri: lapin::uri::AMQPUri = crate::helpers::amqp_url().parse().expect("test url");
         uri.authority.host = self.addr.ip().to_string();
         uri.authority.port = self.addr.port();
         uri.to_string()

@@ -40,13 +40,8 @@ fn random_unit() -> f64 {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     let bits = RandomState::new().hash_one(nanos);
-    // 53 random bits → a double in [0, 1).
-    #[expect(
-        clippy::cast_precision_loss,
-        reason = "53 bits fit a double's mantissa"
-    )]
-    let unit = (bits >> 11) as f64 / (1u64 << 53) as f64;
-    unit
+    // The high 32 random bits → a double in [0, 1), without a lossy cast.
+    f64::from(u32::try_from(bits >> 32).unwrap_or(0)) / 4_294_967_296.0
 }
 
 #[cfg(test)]
