@@ -15,10 +15,14 @@
 //!    run now through REST: the time from the run request until the run is no longer
 //!    queued/running (polled every 20 ms), and — from the run's own timestamps — until the
 //!    statement that stored its last result. Dispatch is the time from the request until
-//!    the broker confirmed the last chunk (`max(published_at)` of the run's chunks). Each
-//!    timed run alternates with `fping -i 0 -r 0 -t 200 -g 127.0.0.0/16` (the anchor); one
-//!    untimed warm-up run of a /24 goes first. Peak RSS (`VmHWM`) of both children is read
-//!    after the runs.
+//!    the broker confirmed the last chunk: `max(published_at)` of the run's chunks (the
+//!    relay marks one round's confirms in one statement; the store leaves `published_at`
+//!    empty on a chunk the agent started before that mark, so those are counted and
+//!    printed, not timed). Each timed run alternates with
+//!    `fping -i 0 -r 0 -t 200 -g 127.0.0.0/16` (the anchor); one untimed warm-up run of a
+//!    /24 goes first. Per run, the CPU seconds of controller, agent, PostgreSQL, RabbitMQ,
+//!    everything else and fping are printed (where the time goes). Peak RSS (`VmHWM`) of
+//!    both children is read after the runs.
 //! 2. **Ingest.** In-process, a second fresh database: a run of 200,000 targets × 1 action
 //!    created through the store, then 200,000 ping results (copies of a real result of
 //!    phase 1) ingested with `PgStore::ingest_results` by 4 concurrent tasks in batches of
@@ -769,7 +773,9 @@ async fn pipeline_in(world: &mut World, settings: &Settings) -> anyhow::Result<P
             i + 1,
             sweep.elapsed.as_secs_f64(),
             sweep.alive,
-            sweep.cpu.map_or_else(|| "?".to_owned(), |c| format!("{c:.2}"))
+            sweep
+                .cpu
+                .map_or_else(|| "?".to_owned(), |c| format!("{c:.2}"))
         );
         sweeps.push(sweep);
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -805,7 +811,9 @@ async fn pipeline_in(world: &mut World, settings: &Settings) -> anyhow::Result<P
         "[end] fping: {:.3} s, {} hosts answered, CPU s: fping {}",
         sweep.elapsed.as_secs_f64(),
         sweep.alive,
-        sweep.cpu.map_or_else(|| "?".to_owned(), |c| format!("{c:.2}"))
+        sweep
+            .cpu
+            .map_or_else(|| "?".to_owned(), |c| format!("{c:.2}"))
     );
     sweeps.push(sweep);
 
@@ -1244,7 +1252,7 @@ fn thousands(n: f64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

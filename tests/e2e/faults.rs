@@ -120,6 +120,10 @@ async fn a_run_completes_when_the_controller_is_killed_and_restarted() {
     let status = world.wait_for_run(run, Duration::from_secs(180)).await;
     assert_eq!(status["status"], "completed", "{status}");
     world.ledger(run, &hosts(0, 80), 1).await.assert_exact();
+    assert_eq!(
+        status["counters"]["ok"], 80,
+        "every target ran, none timed out: {status}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,6 +148,10 @@ async fn results_are_buffered_while_the_controller_is_away_for_30_seconds_then_d
     let status = world.wait_for_run(run, Duration::from_secs(120)).await;
     assert_eq!(status["status"], "completed", "{status}");
     world.ledger(run, &hosts(0, 60), 1).await.assert_exact();
+    assert_eq!(
+        status["counters"]["ok"], 60,
+        "every target ran, none timed out: {status}"
+    );
 }
 
 /// A ChunkWork that pings `targets` once.

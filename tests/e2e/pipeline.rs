@@ -119,7 +119,8 @@ async fn bad_input_gets_a_problem_naming_the_field_and_changes_nothing() {
             "name": "bad",
             "schedule": {"type": "manual"},
             "targets": {"include": [{"type": "range", "value": "10.0.0.0/33"}]},
-            "actions": [{"command": "ping.icmp", "params": {"count": "four"}}]
+            "actions": [{"command": "ping.icmp", "params": {"count": "four"}}],
+            "options": {"run_deadline_seconds": u64::MAX}
         }))
         .send()
         .await

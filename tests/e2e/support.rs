@@ -180,6 +180,11 @@ impl World {
         tail.into_iter().rev().collect::<Vec<_>>().join("\n")
     }
 
+    /// A process's whole log.
+    pub fn full_log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("{name}.log"))).unwrap_or_default()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.http)
     }
@@ -289,10 +294,17 @@ impl World {
             *seen.entry((r.target.clone(), r.action_index)).or_default() += 1;
         }
         let got: BTreeSet<_> = seen.keys().cloned().collect();
+        // The key makes two rows per (target, action) impossible; a result stored twice
+        // would show as counters running past the rows, so they are compared too.
+        let run = self.store.get_run(run).await.unwrap();
+        let c = run.counters;
+        let counted = c.ok + c.warn + c.failed + c.error + c.timeout;
         Ledger {
             lost: intended.difference(&got).count(),
-            duplicated: seen.values().filter(|n| **n > 1).count(),
-            unexpected: got.difference(&intended).count(),
+            duplicated: seen.values().filter(|n| **n > 1).count()
+                + usize::try_from(counted.saturating_sub(results.len() as u64)).unwrap(),
+            unexpected: got.difference(&intended).count()
+                + usize::try_from(c.total.saturating_sub(intended.len() as u64)).unwrap(),
             results,
         }
     }

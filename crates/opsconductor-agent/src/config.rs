@@ -6,7 +6,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use opsconductor_queue::QueueConfig;
 
@@ -54,23 +54,14 @@ pub struct AgentConfig {
     #[serde(default = "default_batch_max_results")]
     pub batch_max_results: u32,
     /// A partial batch is sent after this long, so slow chunks still report progress.
-    #[serde(
-        default = "default_batch_max_delay",
-        deserialize_with = "deserialize_duration"
-    )]
+    #[serde(default = "default_batch_max_delay", with = "humantime_serde")]
     pub batch_max_delay: Duration,
     /// On shutdown, how long in-flight chunks may take to finish and be acknowledged before
     /// they are handed back to the queue for another agent.
-    #[serde(
-        default = "default_shutdown_grace",
-        deserialize_with = "deserialize_duration"
-    )]
+    #[serde(default = "default_shutdown_grace", with = "humantime_serde")]
     pub shutdown_grace: Duration,
     /// Bound on connecting to the controller and on waiting for its `Welcome`.
-    #[serde(
-        default = "default_connect_timeout",
-        deserialize_with = "deserialize_duration"
-    )]
+    #[serde(default = "default_connect_timeout", with = "humantime_serde")]
     pub connect_timeout: Duration,
 }
 
@@ -226,40 +217,6 @@ impl AgentConfig {
     }
 }
 
-/// Accepts `"250ms"`, `"10s"`, `"2m"`, `"1h"` or a bare number of seconds.
-fn deserialize_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Seconds(u64),
-        Text(String),
-    }
-    match Raw::deserialize(deserializer)? {
-        Raw::Seconds(secs) => Ok(Duration::from_secs(secs)),
-        Raw::Text(text) => parse_duration(&text).map_err(serde::de::Error::custom),
-    }
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let digits_end = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(digits_end);
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration {text:?}: expected e.g. \"20s\" or \"50ms\""))?;
-    match unit.trim() {
-        "ms" => Ok(Duration::from_millis(value)),
-        "" | "s" => Ok(Duration::from_secs(value)),
-        "m" => Ok(Duration::from_secs(value.saturating_mul(60))),
-        "h" => Ok(Duration::from_secs(value.saturating_mul(3600))),
-        other => Err(format!(
-            "invalid duration unit {other:?} in {text:?}: use ms, s, m or h"
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,7 +233,7 @@ mod tests {
         "batch_max_results": 1000,
         "batch_max_delay": "100ms",
         "shutdown_grace": "30s",
-        "connect_timeout": 5
+        "connect_timeout": "5s"
     }"#;
 
     #[test]
@@ -337,14 +294,5 @@ mod tests {
         let shown = format!("{config:?}");
         assert!(!shown.contains("enr-123"), "{shown}");
         assert!(!shown.contains("pw@"), "{shown}");
-    }
-
-    #[test]
-    fn durations_take_units_or_bare_seconds() {
-        assert_eq!(parse_duration("15").unwrap(), Duration::from_secs(15));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("40ms").unwrap(), Duration::from_millis(40));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("5 weeks").is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! Start-up as a value: [`Controller::build`] connects, migrates and binds (port 0 works,
 //! so tests run many controllers side by side); [`Controller::run_until_stopped`] runs the
-//! gRPC server, the REST server, the relay and the lifecycle tasks until shutdown.
+//! gRPC server, the REST server, the relay, the scheduler and the lifecycle tasks until
+//! shutdown.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use crate::config::ControllerConfig;
 use crate::dispatch::Dispatcher;
 use crate::relay::RelayConfig;
 use crate::rest::ApiState;
+use crate::scheduler::{SchedulerConfig, SchedulerHandle};
 use crate::session::{AgentServiceImpl, SessionHub};
 
 /// A built controller, listening but not yet serving.
@@ -27,6 +29,7 @@ pub struct Controller {
     dispatcher: Dispatcher,
     hub: Arc<SessionHub>,
     relay_wake: Arc<Notify>,
+    scheduler: SchedulerHandle,
     grpc: TcpListener,
     http: TcpListener,
 }
@@ -66,6 +69,7 @@ impl Controller {
             dispatcher,
             hub: Arc::new(SessionHub::default()),
             relay_wake,
+            scheduler: SchedulerHandle::default(),
             grpc,
             http,
         })
@@ -86,6 +90,11 @@ impl Controller {
         &self.store
     }
 
+    /// Whether this replica leads the scheduler, while it runs.
+    pub fn scheduler(&self) -> SchedulerHandle {
+        self.scheduler.clone()
+    }
+
     /// Serves until `shutdown` fires, then stops every task.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Self {
@@ -94,6 +103,7 @@ impl Controller {
             dispatcher,
             hub,
             relay_wake,
+            scheduler,
             grpc,
             http,
         } = self;
@@ -120,7 +130,27 @@ impl Controller {
             config.heartbeat_interval * 3,
             shutdown.clone(),
         ));
-        let service = AgentServiceImpl::new(store.clone(), hub.clone(), config.heartbeat_interval);
+        if config.scheduler_enabled {
+            tasks.spawn(crate::scheduler::run(
+                store.clone(),
+                dispatcher.clone(),
+                SchedulerConfig {
+                    tick: config.scheduler_tick,
+                    misfire_grace: config.scheduler_misfire_grace,
+                    reload: config.scheduler_reload,
+                    max_in_flight: usize::try_from(config.scheduler_max_in_flight)
+                        .unwrap_or(usize::MAX),
+                },
+                scheduler,
+                shutdown.clone(),
+            ));
+        }
+        let service = AgentServiceImpl::new(
+            store.clone(),
+            hub.clone(),
+            config.heartbeat_interval,
+            shutdown.clone(),
+        );
         let grpc_shutdown = shutdown.clone();
         let grpc_server = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))

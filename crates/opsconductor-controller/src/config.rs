@@ -47,6 +47,27 @@ pub struct ControllerConfig {
     /// also woken by every dispatch; the poll catches other controllers' runs).
     #[serde(default = "default_relay_poll", with = "humantime_serde")]
     pub relay_poll: Duration,
+    /// Whether this replica takes part in scheduling. Every replica may: only the one
+    /// holding the scheduler lock in PostgreSQL fires, the others stand by.
+    #[serde(default = "default_scheduler_enabled")]
+    pub scheduler_enabled: bool,
+    /// Longest pause of the scheduler loop. The leader also wakes at each fire time, so
+    /// this bounds how fast a standby notices the leader is gone and how soon a job change
+    /// is seen, not the fire lag.
+    #[serde(default = "default_scheduler_tick", with = "humantime_serde")]
+    pub scheduler_tick: Duration,
+    /// How late a fire may be and still count as on time (a slow tick, a leader hand-over).
+    /// Older fires were missed: dropped, or caught up once if the job has a catch-up window.
+    #[serde(default = "default_scheduler_misfire_grace", with = "humantime_serde")]
+    pub scheduler_misfire_grace: Duration,
+    /// How often the leader checks whether jobs were created, changed or disabled (one
+    /// aggregate query; the jobs are re-read only when it changed).
+    #[serde(default = "default_scheduler_reload", with = "humantime_serde")]
+    pub scheduler_reload: Duration,
+    /// Runs the scheduler creates at once. Each holds a database connection while it is
+    /// written, so keep it below `database_max_connections`.
+    #[serde(default = "default_scheduler_max_in_flight")]
+    pub scheduler_max_in_flight: u32,
 }
 
 fn default_database_url() -> String {
@@ -79,6 +100,21 @@ fn default_relay_batch() -> u32 {
 fn default_relay_poll() -> Duration {
     Duration::from_millis(500)
 }
+fn default_scheduler_enabled() -> bool {
+    true
+}
+fn default_scheduler_tick() -> Duration {
+    Duration::from_millis(250)
+}
+fn default_scheduler_misfire_grace() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_scheduler_reload() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_scheduler_max_in_flight() -> u32 {
+    8
+}
 
 impl Default for ControllerConfig {
     fn default() -> Self {
@@ -94,6 +130,11 @@ impl Default for ControllerConfig {
             sweep_interval: default_sweep_interval(),
             relay_batch: default_relay_batch(),
             relay_poll: default_relay_poll(),
+            scheduler_enabled: default_scheduler_enabled(),
+            scheduler_tick: default_scheduler_tick(),
+            scheduler_misfire_grace: default_scheduler_misfire_grace(),
+            scheduler_reload: default_scheduler_reload(),
+            scheduler_max_in_flight: default_scheduler_max_in_flight(),
         }
     }
 }
@@ -114,10 +155,28 @@ impl ControllerConfig {
         if self.relay_batch == 0 {
             problems.push("relay_batch: must be at least 1".to_owned());
         }
-        if let Err(e) =
-            opsconductor_core::model::segment::validate_segment_name(&self.default_segment, "x")
+        if !(Duration::from_millis(10)..=Duration::from_secs(10)).contains(&self.scheduler_tick) {
+            problems.push("scheduler_tick: must be between 10ms and 10s".to_owned());
+        }
+        if !(self.scheduler_tick..=Duration::from_secs(3600))
+            .contains(&self.scheduler_misfire_grace)
         {
-            problems.push(format!("default_segment: {}", e.errors[0].message));
+            problems.push(
+                "scheduler_misfire_grace: must be at least scheduler_tick and at most 1h"
+                    .to_owned(),
+            );
+        }
+        if self.scheduler_reload.is_zero() {
+            problems.push("scheduler_reload: must be more than 0".to_owned());
+        }
+        if self.scheduler_max_in_flight == 0 {
+            problems.push("scheduler_max_in_flight: must be at least 1".to_owned());
+        }
+        if let Err(e) = opsconductor_core::model::segment::validate_segment_name(
+            &self.default_segment,
+            "default_segment",
+        ) {
+            problems.push(e.to_string());
         }
         if let Err(e) = self.queue.validate() {
             problems.push(format!("queue: {e}"));

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use opsconductor_core::error::ValidationError;
 use opsconductor_core::ids::{ChunkId, JobId, RunId};
 use opsconductor_core::library::Library;
-use opsconductor_core::model::{Job, Run, RunTrigger, Segment};
+use opsconductor_core::model::{Job, Run, RunTrigger, Schedule, Segment};
 use opsconductor_core::targets::{self, NoGroups, SegmentRouter};
 use opsconductor_proto::v1;
 use opsconductor_store::{NewChunk, NewRun, PgStore};
@@ -76,7 +76,10 @@ pub fn plan_run(
         options.target_timeout_ms,
         options.run_deadline_seconds,
     );
-    let deadline_at = now + chrono::Duration::from_std(deadline).unwrap_or(chrono::Duration::MAX);
+    let deadline_at = chrono::Duration::from_std(deadline)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .ok_or_else(|| ControllerError::field("options.run_deadline_seconds", "too large"))?;
     let chunk_size = usize::try_from(options.chunk_size).unwrap_or(usize::MAX);
     let mut chunks = Vec::new();
     for (segment, part) in router.split_with_override(&expanded, override_segment) {
@@ -236,9 +239,38 @@ impl Dispatcher {
         trigger: RunTrigger,
     ) -> Result<Run, ControllerError> {
         let job = self.store.get_job(job_id).await?;
+        self.create(&job, trigger, None).await
+    }
+
+    /// Creates the run of a schedule fire: like [`Dispatcher::start_run`], with the fire
+    /// time as the run's `scheduled_for`. Returns `None` (and creates nothing) when the job
+    /// was disabled or made manual since the scheduler read it. Fails with
+    /// [`ControllerError::AlreadyExists`] when the fire has a run already — another
+    /// scheduler fired it — which is what makes a stale leader harmless.
+    #[tracing::instrument(skip_all, fields(job.id = %job_id, fire_time = %fire_time))]
+    pub async fn start_scheduled_run(
+        &self,
+        job_id: JobId,
+        fire_time: DateTime<Utc>,
+        trigger: RunTrigger,
+    ) -> Result<Option<Run>, ControllerError> {
+        let job = self.store.get_job(job_id).await?;
+        if !job.spec.enabled || job.spec.schedule == Schedule::Manual {
+            return Ok(None);
+        }
+        self.create(&job, trigger, Some(fire_time)).await.map(Some)
+    }
+
+    /// Plans and writes a run of `job`; `scheduled_for` defaults to now.
+    async fn create(
+        &self,
+        job: &Job,
+        trigger: RunTrigger,
+        scheduled_for: Option<DateTime<Utc>>,
+    ) -> Result<Run, ControllerError> {
         let segments = self.store.list_segments().await?;
         let now = Utc::now();
-        let plan = plan_run(&job, &self.library, &segments, &self.default_segment, now)?;
+        let plan = plan_run(job, &self.library, &segments, &self.default_segment, now)?;
         let run_id = plan.run_id;
         let chunk_count = plan.chunks.len();
         let new_run = NewRun {
@@ -246,7 +278,7 @@ impl Dispatcher {
             job_id: job.id,
             job_version: job.version,
             trigger,
-            scheduled_for: now,
+            scheduled_for: scheduled_for.unwrap_or(now),
             created_at: now,
             deadline_at: plan.deadline_at,
             job_spec: job.spec.clone(),

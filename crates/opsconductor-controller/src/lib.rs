@@ -15,6 +15,8 @@
 //! - [`config`]: [`ControllerConfig`], the typed configuration.
 //! - [`app`]: [`Controller::build`] binds the gRPC and HTTP listeners (port 0 in tests) and
 //!   [`Controller::run_until_stopped`] runs every task until the shutdown token fires.
+//! - [`scheduler`]: fires jobs on their schedules on the one replica holding the lock
+//!   ([`scheduler::timetable`]: what is due, a pure function of now).
 //! - [`dispatch`]: job → run + chunks + outbox.
 //! - [`relay`]: outbox → RabbitMQ.
 //! - [`session`]: the `AgentService` gRPC service (register, session stream, credentials).
@@ -30,6 +32,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod relay;
 pub mod rest;
+pub mod scheduler;
 pub mod session;
 
 pub use app::Controller;

@@ -15,11 +15,17 @@ use tokio_util::sync::CancellationToken;
 pub async fn run_dead_letters(store: PgStore, queue: QueueConfig, shutdown: CancellationToken) {
     let mut attempt = 0_u32;
     while !shutdown.is_cancelled() {
+        let mut handled = 0_u64;
         let outcome = tokio::select! {
             () = shutdown.cancelled() => break,
-            outcome = drain_dead_letters(&store, &queue) => outcome,
+            outcome = drain_dead_letters(&store, &queue, &mut handled) => outcome,
         };
-        attempt = attempt.saturating_add(1);
+        // A consumer that worked for a while starts its backoff over.
+        attempt = if handled > 0 {
+            1
+        } else {
+            attempt.saturating_add(1)
+        };
         tracing::warn!(error = %outcome, attempt, "dead-letter consumer stopped; reconnecting");
         tokio::select! {
             () = shutdown.cancelled() => break,
@@ -28,8 +34,8 @@ pub async fn run_dead_letters(store: PgStore, queue: QueueConfig, shutdown: Canc
     }
 }
 
-/// Consumes until an error; returns it.
-async fn drain_dead_letters(store: &PgStore, queue: &QueueConfig) -> String {
+/// Consumes until an error; returns it. `handled` counts the letters processed.
+async fn drain_dead_letters(store: &PgStore, queue: &QueueConfig, handled: &mut u64) -> String {
     let mut dead = match DeadLetters::connect(queue).await {
         Ok(d) => d,
         Err(e) => return e.to_string(),
@@ -37,6 +43,11 @@ async fn drain_dead_letters(store: &PgStore, queue: &QueueConfig) -> String {
     loop {
         let letter = match dead.next().await {
             Ok(l) => l,
+            // A message without an id was acked by the consumer; the stream goes on.
+            Err(opsconductor_queue::QueueError::Decode { message }) => {
+                tracing::warn!(%message, "dropped a malformed dead letter");
+                continue;
+            }
             Err(e) => return e.to_string(),
         };
         let Ok(chunk_id) = letter.chunk_id.parse::<ChunkId>() else {
@@ -57,6 +68,7 @@ async fn drain_dead_letters(store: &PgStore, queue: &QueueConfig) -> String {
         if let Err(e) = letter.ack().await {
             return e.to_string();
         }
+        *handled += 1;
     }
 }
 

@@ -1,4 +1,6 @@
-//! The controller's metrics, declared in one place (`opsconductor_controller_*`).
+//! The controller's metrics, declared in one place (`opsconductor_controller_*`). The
+//! Prometheus exporter and `/metrics` come with the operations issue; until then the
+//! recorder is whatever the embedding process installs (none by default).
 
 use std::time::Duration;
 
@@ -28,6 +30,10 @@ pub fn describe() {
         "opsconductor_controller_results_ingested_total",
         "Results stored, by outcome (inserted, duplicate)"
     );
+    metrics::describe_counter!(
+        "opsconductor_controller_result_batches_rejected_total",
+        "Result batches acked without storing (outside their chunk, or never storable)"
+    );
     metrics::describe_histogram!(
         "opsconductor_controller_ingest_batch_seconds",
         metrics::Unit::Seconds,
@@ -36,6 +42,24 @@ pub fn describe() {
     metrics::describe_gauge!(
         "opsconductor_controller_agent_sessions",
         "Agents with an open session"
+    );
+    metrics::describe_counter!(
+        "opsconductor_controller_scheduler_fires_total",
+        "Schedule fires by outcome (fired, catch_up, skipped_overlap, duplicate, missed, \
+         skipped_disabled, failed)"
+    );
+    metrics::describe_histogram!(
+        "opsconductor_controller_scheduler_fire_lag_seconds",
+        metrics::Unit::Seconds,
+        "From a fire's scheduled time to its run being written (on-time fires)"
+    );
+    metrics::describe_gauge!(
+        "opsconductor_controller_scheduler_leader",
+        "1 while this replica leads the scheduler, else 0"
+    );
+    metrics::describe_gauge!(
+        "opsconductor_controller_scheduler_jobs",
+        "Enabled scheduled jobs in the leader's timetable"
     );
 }
 
@@ -65,6 +89,66 @@ pub(crate) fn ingested(inserted: u64, duplicates: u64, took: Duration) {
     metrics::histogram!("opsconductor_controller_ingest_batch_seconds").record(took.as_secs_f64());
 }
 
+pub(crate) fn batch_rejected() {
+    metrics::counter!("opsconductor_controller_result_batches_rejected_total").increment(1);
+}
+
 pub(crate) fn sessions_changed(open: usize) {
     metrics::gauge!("opsconductor_controller_agent_sessions").set(open as f64);
+}
+
+/// What became of a schedule fire (the `outcome` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FireOutcome {
+    /// A run was created for an on-time fire.
+    Fired,
+    /// A run was created for a missed fire, as its one catch-up.
+    CatchUp,
+    /// Not run: the job's previous run was still going (overlap `skip`, or a `queue`d fire
+    /// replaced by a newer one).
+    SkippedOverlap,
+    /// Another scheduler had fired it already.
+    Duplicate,
+    /// Missed while no controller was up and not caught up.
+    Missed,
+    /// The job was disabled (or made manual) after the scheduler read it.
+    SkippedDisabled,
+    /// Creating the run failed.
+    Failed,
+}
+
+impl FireOutcome {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Fired => "fired",
+            Self::CatchUp => "catch_up",
+            Self::SkippedOverlap => "skipped_overlap",
+            Self::Duplicate => "duplicate",
+            Self::Missed => "missed",
+            Self::SkippedDisabled => "skipped_disabled",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+pub(crate) fn scheduler_fires(outcome: FireOutcome, n: u64) {
+    metrics::counter!("opsconductor_controller_scheduler_fires_total", "outcome" => outcome.label())
+        .increment(n);
+}
+
+pub(crate) fn scheduler_fire_lag(lag: Duration) {
+    metrics::histogram!("opsconductor_controller_scheduler_fire_lag_seconds")
+        .record(lag.as_secs_f64());
+}
+
+pub(crate) fn scheduler_leader(leading: bool) {
+    metrics::gauge!("opsconductor_controller_scheduler_leader").set(if leading {
+        1.0
+    } else {
+        0.0
+    });
+}
+
+pub(crate) fn scheduler_jobs(n: usize) {
+    metrics::gauge!("opsconductor_controller_scheduler_jobs").set(n as f64);
 }

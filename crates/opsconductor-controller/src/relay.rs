@@ -81,6 +81,30 @@ async fn relay_round(
     if items.is_empty() {
         return Ok(0);
     }
+    match publish_claimed(store, queue, publisher, &items).await {
+        Ok(published) => Ok(published),
+        Err(e) => {
+            // Hand the unpublished rows back now rather than leaving them leased; a
+            // failed publisher is rebuilt on the next round.
+            let claimed: Vec<i64> = items.iter().map(|i| i.outbox_id).collect();
+            if let Err(release) = store.release_claims(&claimed).await {
+                tracing::warn!(error = %release, "could not release outbox claims");
+            }
+            if let Some(p) = publisher.take() {
+                p.close().await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Publishes claimed rows and marks the confirmed ones published.
+async fn publish_claimed(
+    store: &PgStore,
+    queue: &QueueConfig,
+    publisher: &mut Option<Publisher>,
+    items: &[opsconductor_store::OutboxItem],
+) -> Result<usize, String> {
     if publisher.is_none() {
         *publisher = Some(Publisher::connect(queue).await.map_err(|e| e.to_string())?);
     }

@@ -21,6 +21,7 @@ use opsconductor_store::{AgentRecord, PgStore, StoreError};
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::error::ControllerError;
@@ -32,33 +33,54 @@ const MAX_AGENT_NAME: usize = 200;
 
 type Outbound = mpsc::Sender<Result<v1::ControllerMessage, Status>>;
 
+/// One open session as the hub sees it.
+struct OpenSession {
+    generation: u64,
+    tx: Outbound,
+    /// Cancelled when a newer session of the same agent replaces this one.
+    replaced: CancellationToken,
+}
+
 /// The open sessions, so cancellations reach every agent.
 #[derive(Default)]
 pub struct SessionHub {
-    sessions: Mutex<HashMap<AgentId, (u64, Outbound)>>,
+    sessions: Mutex<HashMap<AgentId, OpenSession>>,
     next_generation: std::sync::atomic::AtomicU64,
-    cancelled: Mutex<HashSet<RunId>>,
 }
 
 impl SessionHub {
-    fn open(&self, agent: AgentId, tx: Outbound) -> u64 {
+    /// Registers a session; a previous session of the same agent is told to end (two
+    /// processes sharing one identity must not both ingest).
+    fn open(&self, agent: AgentId, tx: Outbound) -> (u64, CancellationToken) {
         let generation = self
             .next_generation
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        // A new session from the same agent replaces the old one (its stream ends when
-        // the old sender is dropped).
-        self.lock().insert(agent, (generation, tx));
-        generation
+        let replaced = CancellationToken::new();
+        let previous = self.lock().insert(
+            agent,
+            OpenSession {
+                generation,
+                tx,
+                replaced: replaced.clone(),
+            },
+        );
+        if let Some(previous) = previous {
+            previous.replaced.cancel();
+        }
+        (generation, replaced)
     }
 
     fn close(&self, agent: AgentId, generation: u64) {
         let mut sessions = self.lock();
-        if sessions.get(&agent).is_some_and(|(g, _)| *g == generation) {
+        if sessions
+            .get(&agent)
+            .is_some_and(|open| open.generation == generation)
+        {
             sessions.remove(&agent);
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AgentId, (u64, Outbound)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AgentId, OpenSession>> {
         self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -67,32 +89,19 @@ impl SessionHub {
         self.lock().len()
     }
 
-    /// Tells every connected agent to stop `run`, and remembers it for agents that
-    /// connect later (their Welcome lists it).
+    /// Tells every agent connected to this controller to stop `run`. Agents that connect
+    /// later learn it from their Welcome, which lists recently ended runs from the store.
     pub fn cancel_run(&self, run: RunId, reason: &str) {
-        self.cancelled
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(run);
         let message = v1::ControllerMessage {
             body: Some(controller_message::Body::Cancel(v1::CancelRun {
                 run_id: run.to_string(),
                 reason: reason.to_owned(),
             })),
         };
-        for (_, tx) in self.lock().values() {
+        for open in self.lock().values() {
             // A full buffer means the agent is not reading; it learns from Welcome later.
-            let _ = tx.try_send(Ok(message.clone()));
+            let _ = open.tx.try_send(Ok(message.clone()));
         }
-    }
-
-    fn cancelled_runs(&self) -> Vec<String> {
-        self.cancelled
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(ToString::to_string)
-            .collect()
     }
 }
 
@@ -101,15 +110,24 @@ pub struct AgentServiceImpl {
     store: PgStore,
     hub: Arc<SessionHub>,
     heartbeat_interval: Duration,
+    shutdown: CancellationToken,
 }
 
 impl AgentServiceImpl {
-    /// A service backed by `store`, announcing `heartbeat_interval` to agents.
-    pub fn new(store: PgStore, hub: Arc<SessionHub>, heartbeat_interval: Duration) -> Self {
+    /// A service backed by `store`, announcing `heartbeat_interval` to agents. Sessions end
+    /// with `UNAVAILABLE` when `shutdown` fires, so agents move on to another replica and
+    /// the gRPC server can stop.
+    pub fn new(
+        store: PgStore,
+        hub: Arc<SessionHub>,
+        heartbeat_interval: Duration,
+        shutdown: CancellationToken,
+    ) -> Self {
         Self {
             store,
             hub,
             heartbeat_interval,
+            shutdown,
         }
     }
 
@@ -189,28 +207,49 @@ impl v1::agent_service_server::AgentService for AgentServiceImpl {
             }
         };
         let (tx, rx) = mpsc::channel(OUTBOUND_BUFFER);
+        // Registered before the Welcome is built, so a cancel in between reaches the
+        // session either way.
+        let (generation, replaced) = self.hub.open(agent.id, tx.clone());
+        let ended = match self
+            .store
+            .recently_ended_runs(ENDED_RUNS_WINDOW, MAX_ENDED_RUNS)
+            .await
+        {
+            Ok(runs) => runs,
+            Err(e) => {
+                self.hub.close(agent.id, generation);
+                return Err(unavailable(e));
+            }
+        };
         let welcome = v1::ControllerMessage {
             body: Some(controller_message::Body::Welcome(v1::Welcome {
                 heartbeat_interval_ms: u32::try_from(self.heartbeat_interval.as_millis())
                     .unwrap_or(u32::MAX),
-                cancelled_run_ids: self.hub.cancelled_runs(),
+                cancelled_run_ids: ended.iter().map(ToString::to_string).collect(),
             })),
         };
         tx.send(Ok(welcome))
             .await
             .map_err(|_| Status::cancelled("session closed"))?;
-        let generation = self.hub.open(agent.id, tx.clone());
         tracing::info!(agent.id = %agent.id, segment = %agent.segment, version = %hello.version, "agent session opened");
         crate::metrics::sessions_changed(self.hub.connected());
         let session = Session {
             store: self.store.clone(),
             agent,
             tx,
+            scopes: Mutex::new(HashMap::new()),
         };
         let hub = self.hub.clone();
+        let shutdown = self.shutdown.clone();
         tokio::spawn(async move {
             let agent_id = session.agent.id;
-            let outcome = session.serve(&mut inbound).await;
+            let outcome = tokio::select! {
+                outcome = session.serve(&mut inbound) => outcome,
+                () = replaced.cancelled() => Err(Status::aborted(
+                    "a newer session of this agent replaced this one (is the identity file shared by two agents?)",
+                )),
+                () = shutdown.cancelled() => Err(Status::unavailable("controller shutting down")),
+            };
             hub.close(agent_id, generation);
             crate::metrics::sessions_changed(hub.connected());
             match outcome {
@@ -242,7 +281,23 @@ struct Session {
     store: PgStore,
     agent: AgentRecord,
     tx: Outbound,
+    /// What the chunks this agent reported on may contain, loaded once per chunk.
+    scopes: Mutex<HashMap<ChunkId, Arc<ChunkScope>>>,
 }
+
+/// The (target, action) pairs a chunk may report, and whose they are.
+struct ChunkScope {
+    run_id: RunId,
+    segment: String,
+    targets: HashSet<String>,
+    action_count: u32,
+}
+
+/// Chunk scopes cached per session before the cache is emptied.
+const MAX_CACHED_SCOPES: usize = 256;
+/// How far back the Welcome's list of ended runs reaches, and its length.
+const ENDED_RUNS_WINDOW: Duration = Duration::from_secs(24 * 3600);
+const MAX_ENDED_RUNS: u32 = 10_000;
 
 impl Session {
     async fn serve(&self, inbound: &mut Streaming<v1::AgentMessage>) -> Result<(), Status> {
@@ -275,50 +330,130 @@ impl Session {
 
     #[tracing::instrument(skip_all, fields(agent.id = %self.agent.id, chunk.id = %batch.chunk_id, seq = batch.seq))]
     async fn ingest(&self, batch: v1::ResultBatch) -> Result<(), Status> {
-        let run_id: RunId = parse_id("run_id", &batch.run_id)?;
-        let chunk_id: ChunkId = parse_id("chunk_id", &batch.chunk_id)?;
+        let seq = batch.seq;
+        let chunk_id = batch.chunk_id.parse::<ChunkId>().ok();
+        match self.checked_records(batch).await {
+            Ok(records) => {
+                let started = std::time::Instant::now();
+                match self
+                    .store
+                    .ingest_results(chunk_id, Some(self.agent.id), &records)
+                    .await
+                {
+                    Ok(outcome) => crate::metrics::ingested(
+                        outcome.inserted,
+                        outcome.duplicates,
+                        started.elapsed(),
+                    ),
+                    // Worth retrying: end the session; the agent resends on the next one.
+                    Err(e) if e.is_transient() => return Err(unavailable(e)),
+                    // Never storable (a run gone with retention, a value the schema
+                    // refuses): resending would block the agent's queue forever.
+                    Err(e) => {
+                        crate::metrics::batch_rejected();
+                        tracing::error!(error = %e, "result batch cannot be stored; dropping it");
+                    }
+                }
+            }
+            Err(why) => {
+                crate::metrics::batch_rejected();
+                tracing::warn!(reason = %why, "result batch refused");
+            }
+        }
+        self.send(controller_message::Body::Ack(v1::BatchAck { seq }))
+            .await
+    }
+
+    /// The batch's results that belong to its chunk, converted. Results for targets or
+    /// actions outside the chunk, or a chunk of another segment, are refused: an agent
+    /// reports only on work it was given.
+    async fn checked_records(&self, batch: v1::ResultBatch) -> Result<Vec<ResultRecord>, String> {
+        let chunk_id: ChunkId = parse_id("chunk_id", &batch.chunk_id).map_err(|e| e.to_string())?;
+        let scope = self.scope(chunk_id).await?;
+        if batch.run_id != scope.run_id.to_string() {
+            return Err(format!(
+                "run_id {} is not the run of chunk {chunk_id}",
+                batch.run_id
+            ));
+        }
         let mut records = Vec::with_capacity(batch.results.len());
+        let mut outside = 0_usize;
         for (i, r) in batch.results.into_iter().enumerate() {
+            if !scope.targets.contains(&r.target) || r.action_index >= scope.action_count {
+                outside += 1;
+                continue;
+            }
+            let (target, action_index) = (r.target.clone(), r.action_index);
             match result_from_proto(
                 &format!("results[{i}]"),
-                run_id,
+                scope.run_id,
                 Some(self.agent.id),
-                r.clone(),
+                r,
             ) {
                 Ok(record) => records.push(record),
-                // A result that does not convert is still an outcome of its (target,
-                // action): record it as an error so the run completes and the agent is not
-                // left resending a batch the controller will never take.
-                Err(e) => match invalid_result(run_id, self.agent.id, r, &e) {
-                    Some(record) => records.push(record),
-                    None => tracing::warn!(error = %e, "dropping a result without a usable target"),
-                },
+                // Still the outcome of its (target, action): record it as an error so the
+                // run completes, with the reason.
+                Err(e) => records.push(malformed_result(
+                    scope.run_id,
+                    self.agent.id,
+                    target,
+                    action_index,
+                    &e,
+                )),
             }
         }
-        let started = std::time::Instant::now();
-        match self
-            .store
-            .ingest_results(Some(chunk_id), Some(self.agent.id), &records)
-            .await
-        {
-            Ok(outcome) => {
-                crate::metrics::ingested(outcome.inserted, outcome.duplicates, started.elapsed());
-            }
-            Err(StoreError::NotFound { what }) => {
-                // Results of a run that no longer exists: nothing to keep; ack so the agent
-                // stops resending them.
-                tracing::warn!(%what, "dropping results of an unknown run");
-            }
-            Err(e) => return Err(unavailable(e)),
+        if outside > 0 {
+            tracing::warn!(outside, "results outside their chunk refused");
         }
-        self.send(controller_message::Body::Ack(v1::BatchAck {
-            seq: batch.seq,
-        }))
-        .await
+        Ok(records)
+    }
+
+    /// The chunk's scope, from the cache or the store.
+    async fn scope(&self, chunk_id: ChunkId) -> Result<Arc<ChunkScope>, String> {
+        if let Some(scope) = self.scopes_lock().get(&chunk_id) {
+            return Ok(scope.clone());
+        }
+        let chunk = match self.store.get_chunk(chunk_id).await {
+            Ok(c) => c,
+            Err(StoreError::NotFound { what }) => return Err(format!("{what} does not exist")),
+            Err(e) => return Err(format!("loading chunk {chunk_id}: {e}")),
+        };
+        if chunk.segment != self.agent.segment {
+            return Err(format!(
+                "chunk {chunk_id} belongs to segment {:?}, not the agent's {:?}",
+                chunk.segment, self.agent.segment
+            ));
+        }
+        let scope = Arc::new(ChunkScope {
+            run_id: chunk.run_id,
+            segment: chunk.segment,
+            targets: chunk.targets.into_iter().collect(),
+            action_count: chunk.action_count,
+        });
+        let mut scopes = self.scopes_lock();
+        if scopes.len() >= MAX_CACHED_SCOPES {
+            scopes.clear();
+        }
+        scopes.insert(chunk_id, scope.clone());
+        Ok(scope)
+    }
+
+    fn scopes_lock(&self) -> std::sync::MutexGuard<'_, HashMap<ChunkId, Arc<ChunkScope>>> {
+        self.scopes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     async fn chunk_event(&self, event: v1::ChunkEvent) -> Result<(), Status> {
-        let chunk_id: ChunkId = parse_id("chunk_id", &event.chunk_id)?;
+        let Ok(chunk_id) = event.chunk_id.parse::<ChunkId>() else {
+            tracing::warn!(chunk.id = %event.chunk_id, "chunk event for a malformed chunk id");
+            return Ok(());
+        };
+        match self.scope(chunk_id).await {
+            Ok(scope) if scope.segment == self.agent.segment => {}
+            Ok(_) | Err(_) => {
+                tracing::warn!(chunk.id = %chunk_id, "chunk event for a chunk this agent was not given");
+                return Ok(());
+            }
+        }
         let outcome = match v1::chunk_event::Kind::try_from(event.kind) {
             Ok(v1::chunk_event::Kind::Started) => {
                 self.store
@@ -353,21 +488,18 @@ impl Session {
     }
 }
 
-/// The error result standing in for a result the agent sent malformed; `None` when even
-/// its target is unusable.
-fn invalid_result(
+/// The error result standing in for a result the agent sent malformed.
+fn malformed_result(
     run_id: RunId,
     agent_id: AgentId,
-    r: v1::Result,
+    target: String,
+    action_index: u32,
     error: &opsconductor_proto::ConvertError,
-) -> Option<ResultRecord> {
-    if r.target.is_empty() || r.target.len() > 255 {
-        return None;
-    }
-    Some(ResultRecord {
+) -> ResultRecord {
+    ResultRecord {
         run_id,
-        target: r.target,
-        action_index: r.action_index,
+        target,
+        action_index,
         status: ResultStatus::Error,
         started_at: chrono::Utc::now(),
         duration_ms: 0.0,
@@ -377,7 +509,7 @@ fn invalid_result(
         raw_excerpt: None,
         reason: Some(format!("the agent sent a malformed result ({error})")),
         agent_id: Some(agent_id),
-    })
+    }
 }
 
 /// Store failures during a session end it with `UNAVAILABLE`: the agent reconnects and

@@ -83,7 +83,7 @@ fn json_object_text(map: &Map<String, Value>) -> String {
 }
 
 /// Longest target text accepted from the wire (a DNS name is at most 253 bytes).
-const MAX_TARGET_BYTES: usize = 255;
+pub const MAX_TARGET_BYTES: usize = 255;
 
 /// A result from the wire, checked. `field` prefixes error paths (`results[3]`).
 pub fn result_from_proto(
@@ -96,6 +96,12 @@ pub fn result_from_proto(
         return Err(ConvertError::new(
             format!("{field}.target"),
             format!("must be 1 to {MAX_TARGET_BYTES} bytes"),
+        ));
+    }
+    if i32::try_from(r.action_index).is_err() {
+        return Err(ConvertError::new(
+            format!("{field}.action_index"),
+            "out of range",
         ));
     }
     let status = match v1::ResultStatus::try_from(r.status) {
@@ -111,7 +117,9 @@ pub fn result_from_proto(
             ));
         }
     };
+    // Years 1970 to 9999: what a clock can say and PostgreSQL can store.
     let started_at = DateTime::<Utc>::from_timestamp_micros(r.started_at_us)
+        .filter(|t| (0..=253_402_300_799).contains(&t.timestamp()))
         .ok_or_else(|| ConvertError::new(format!("{field}.started_at_us"), "out of range"))?;
     if !r.duration_ms.is_finite() || r.duration_ms < 0.0 {
         return Err(ConvertError::new(

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use opsconductor_core::model::segment::validate_segment_name;
 
@@ -25,7 +25,9 @@ pub struct QueueConfig {
     #[serde(default = "default_prefix")]
     pub prefix: String,
     /// Deliveries a chunk may be returned (requeued, or lost with its consumer) before
-    /// RabbitMQ dead-letters it. Changing it on an existing deployment needs the segment
+    /// RabbitMQ dead-letters it. Every return counts, including an agent's graceful
+    /// shutdown and a broker reconnect, so the default (10) leaves room for rolling
+    /// restarts while a chunk that crashes its agents still ends up dead-lettered. Changing it on an existing deployment needs the segment
     /// queues deleted first: RabbitMQ refuses to redeclare a queue with other arguments.
     #[serde(default = "default_delivery_limit")]
     pub delivery_limit: u32,
@@ -41,10 +43,7 @@ pub struct QueueConfig {
     pub heartbeat_secs: u16,
     /// Bound on opening a connection and declaring the topology, e.g. `"10s"` or `"500ms"`
     /// (a bare number is seconds).
-    #[serde(
-        default = "default_connect_timeout",
-        deserialize_with = "deserialize_duration"
-    )]
+    #[serde(default = "default_connect_timeout", with = "humantime_serde")]
     pub connect_timeout: Duration,
 }
 
@@ -57,7 +56,7 @@ fn default_prefix() -> String {
 }
 
 const fn default_delivery_limit() -> u32 {
-    5
+    10
 }
 
 const fn default_prefetch() -> u16 {
@@ -208,43 +207,6 @@ pub(crate) fn redact_url(url: &str) -> String {
     }
 }
 
-/// Accepts `"250ms"`, `"10s"`, `"2m"`, `"1h"` or a bare number of seconds.
-fn deserialize_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Seconds(u64),
-        Text(String),
-    }
-    match Raw::deserialize(deserializer)? {
-        Raw::Seconds(secs) => Ok(Duration::from_secs(secs)),
-        Raw::Text(text) => parse_duration(&text).map_err(serde::de::Error::custom),
-    }
-}
-
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let digits_end = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(digits_end);
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration {text:?}: expected e.g. \"10s\" or \"500ms\""))?;
-    let duration = match unit.trim() {
-        "ms" => Duration::from_millis(value),
-        "" | "s" => Duration::from_secs(value),
-        "m" => Duration::from_secs(value.saturating_mul(60)),
-        "h" => Duration::from_secs(value.saturating_mul(3600)),
-        other => {
-            return Err(format!(
-                "invalid duration unit {other:?} in {text:?}: use ms, s, m or h"
-            ));
-        }
-    };
-    Ok(duration)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,7 +228,7 @@ mod tests {
     fn empty_config_takes_the_defaults() {
         let config: QueueConfig = serde_json::from_str("{}").unwrap();
         assert_eq!(config, QueueConfig::default());
-        assert_eq!(config.delivery_limit, 5);
+        assert_eq!(config.delivery_limit, 10);
         assert_eq!(config.heartbeat_secs, 15);
     }
 
@@ -296,15 +258,6 @@ mod tests {
         ] {
             assert!(message.contains(needle), "{needle} missing from {message}");
         }
-    }
-
-    #[test]
-    fn durations_take_units_or_bare_seconds() {
-        assert_eq!(parse_duration("15").unwrap(), Duration::from_secs(15));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("40ms").unwrap(), Duration::from_millis(40));
-        assert!(parse_duration("ten").is_err());
-        assert!(parse_duration("5 fortnights").is_err());
     }
 
     #[test]

@@ -339,6 +339,37 @@ impl PgStore {
         .map(|filled| u64::try_from(filled).unwrap_or_default())
     }
 
+    /// One chunk, for checking what an agent reports against it.
+    pub async fn get_chunk(&self, chunk_id: ChunkId) -> Result<ChunkRecord, StoreError> {
+        let row: Option<ChunkRow> = sqlx::query_as(
+            "SELECT id, run_id, segment, seq, targets, action_count, state, attempts, agent_id,
+                    published_at, finished_at, dead_reason
+             FROM chunks WHERE id = $1",
+        )
+        .bind(chunk_id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        row.ok_or_else(|| StoreError::NotFound {
+            what: format!("chunk {chunk_id}"),
+        })
+        .and_then(ChunkRecord::try_from)
+    }
+
+    /// Hands claimed outbox rows back at once (the relay failed to publish them), instead
+    /// of leaving them leased until the lease runs out.
+    pub async fn release_claims(&self, outbox_ids: &[i64]) -> Result<(), StoreError> {
+        if outbox_ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query("UPDATE outbox SET claimed_until = NULL WHERE id = ANY($1)")
+            .bind(outbox_ids)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
     /// The chunks of a run, by sequence number.
     pub async fn chunks_for_run(&self, run_id: RunId) -> Result<Vec<ChunkRecord>, StoreError> {
         let rows: Vec<ChunkRow> = sqlx::query_as(

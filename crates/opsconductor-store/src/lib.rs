@@ -13,6 +13,8 @@
 //! - `agents` — enrollment tokens, agent registration, authentication and liveness.
 //! - `jobs` — job definitions.
 //! - `runs` — run creation (with chunks and outbox), reads, cancellation, deadlines.
+//! - `schedules` — the scheduler's jobs, active-run lookups, leader election and its
+//!   watermark.
 //! - `chunks` — the outbox relay's claim / publish cycle and the chunk life cycle.
 //! - `results` — idempotent ingest, the shared fill-in of missing results, counters.
 //! - [`testing`] (feature `testing`) — a fresh, migrated database per test.
@@ -26,6 +28,7 @@ mod error;
 mod jobs;
 mod results;
 mod runs;
+mod schedules;
 mod segments;
 mod store;
 #[cfg(any(test, feature = "testing"))]
@@ -36,4 +39,5 @@ pub use chunks::{ChunkRecord, ChunkRef, ChunkState, OutboxItem};
 pub use error::StoreError;
 pub use results::IngestOutcome;
 pub use runs::{NewChunk, NewRun};
+pub use schedules::{JobsFingerprint, LeaderElection};
 pub use store::PgStore;

@@ -302,6 +302,20 @@ impl PgStore {
             .try_into()
     }
 
+    /// Every run of `job_id` (any trigger), by fire time then id.
+    pub async fn runs_of_job(&self, job_id: JobId) -> Result<Vec<Run>, StoreError> {
+        let rows: Vec<RunRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM runs WHERE job_id = $1 ORDER BY scheduled_for, id"
+        ))
+        .bind(job_id.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.into_iter().map(Run::try_from).collect()
+    }
+
     /// Every run still queued or running, oldest first.
     pub async fn active_runs(&self) -> Result<Vec<Run>, StoreError> {
         let rows: Vec<RunRow> = sqlx::query_as(concat!(
@@ -313,6 +327,28 @@ impl PgStore {
         .await
         .map_err(db)?;
         rows.into_iter().map(Run::try_from).collect()
+    }
+
+    /// Runs that ended (cancelled, completed or failed) within `within`, newest first, at
+    /// most `limit`: agents drop queued chunks of these instead of running them.
+    pub async fn recently_ended_runs(
+        &self,
+        within: std::time::Duration,
+        limit: u32,
+    ) -> Result<Vec<RunId>, StoreError> {
+        let ids: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM runs
+             WHERE status IN ('cancelled', 'completed', 'failed')
+               AND finished_at > now() - make_interval(secs => $1)
+             ORDER BY finished_at DESC
+             LIMIT $2",
+        )
+        .bind(within.as_secs_f64())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(ids.into_iter().map(RunId::from_uuid).collect())
     }
 
     /// Cancels a queued or running run: it ends `cancelled` with `reason`, its chunks not

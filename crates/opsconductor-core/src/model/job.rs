@@ -16,6 +16,8 @@ use crate::targets::{self, GroupResolver, Selector, TargetSpec};
 pub const MAX_ACTIONS: usize = 32;
 /// Most tags on one job.
 pub const MAX_TAGS: usize = 32;
+/// Longest run deadline a job may set: a week (a run still going after that is stuck).
+pub const MAX_RUN_DEADLINE_SECONDS: u64 = 7 * 24 * 3600;
 /// Longest per-target timeout (ten minutes): a longer check is a batch job, not a probe.
 pub const MAX_TIMEOUT_MS: u64 = 600_000;
 
@@ -109,6 +111,14 @@ impl JobOptions {
         }
         if self.run_deadline_seconds == Some(0) {
             problems.push("options.run_deadline_seconds", "must be at least 1 second");
+        } else if self
+            .run_deadline_seconds
+            .is_some_and(|s| s > MAX_RUN_DEADLINE_SECONDS)
+        {
+            problems.push(
+                "options.run_deadline_seconds",
+                format!("must be at most {MAX_RUN_DEADLINE_SECONDS} (7 days)"),
+            );
         }
     }
 }
