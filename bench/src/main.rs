@@ -542,7 +542,30 @@ impl World {
             unmarked,
             total: run.counters.total,
             ok: run.counters.ok,
+            counters: run.counters,
         })
+    }
+
+    /// When some results of `run` are not ok: one example reason per status, so a noisy
+    /// run says what happened to its targets.
+    async fn not_ok_summary(&self, run: RunId) -> anyhow::Result<String> {
+        let mut examples: std::collections::BTreeMap<&'static str, String> = Default::default();
+        for r in self.store.results_for_run(run).await? {
+            if r.status != ResultStatus::Ok {
+                examples.entry(r.status.as_str()).or_insert_with(|| {
+                    let reason = r
+                        .reason
+                        .or_else(|| r.fields.get("error").map(ToString::to_string))
+                        .unwrap_or_default();
+                    format!("{}: {reason}", r.target)
+                });
+            }
+        }
+        Ok(examples
+            .iter()
+            .map(|(status, example)| format!("e.g. {status} {example}"))
+            .collect::<Vec<_>>()
+            .join("; "))
     }
 
     /// A stored result of `run`, as a template for the ingest phase.
@@ -613,6 +636,7 @@ struct RunTiming {
     unmarked: usize,
     total: u64,
     ok: u64,
+    counters: opsconductor_core::model::RunCounters,
 }
 
 /// One fping sweep.
@@ -803,6 +827,14 @@ async fn pipeline_in(world: &mut World, settings: &Settings) -> anyhow::Result<P
             run.polled.as_secs_f64(),
         );
         println!("[{}] {}", i + 1, cpu.describe());
+        if run.ok < run.total {
+            println!(
+                "[{}] not ok: {:?}; {}",
+                i + 1,
+                run.counters,
+                world.not_ok_summary(run.run_id).await?
+            );
+        }
         runs.push(run);
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -1364,6 +1396,16 @@ fn report(settings: &Settings, pipe: Option<&PipelineFigures>, ingest: Option<&I
         println!("| {} |", row.join(" | "));
     }
     println!();
+    if let Some(p) = pipe {
+        let ok: Vec<String> = p.runs.iter().map(|r| r.ok.to_string()).collect();
+        let alive: Vec<String> = p.fping.iter().map(|f| f.alive.to_string()).collect();
+        println!(
+            "ok results per run: {} of {}; fping hosts answered: {}",
+            ok.join(", "),
+            p.runs.first().map_or(0, |r| r.total),
+            alive.join(", ")
+        );
+    }
     println!(
         "settings: chunk_size {}, job concurrency {}, agent max_chunks_in_flight {}, agent \
          max_concurrency {}, agent batch_max_results {}; ratios are time ratios (ours / anchor, \

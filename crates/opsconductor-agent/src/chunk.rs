@@ -28,10 +28,27 @@ use crate::metrics::{self, ChunkOutcome};
 use crate::outbox::ExecId;
 use crate::transport::is_transient;
 use crate::work::{self, Work};
+use futures::FutureExt as _;
 
 /// Transient `FetchCredential` failures retried (about five minutes with the backoff cap)
 /// before the credential's actions are recorded as errors.
 const MAX_FETCH_ATTEMPTS: u32 = 30;
+
+/// Runs [`handle`] and, should it panic, rejects the delivery so the chunk is dead-lettered
+/// (its targets recorded as errors) instead of sitting unacked on a live connection, where
+/// the broker would never hand it to anyone else.
+pub(crate) async fn handle_guarded(shared: Arc<Shared>, delivery: Delivery) {
+    let delivery = Arc::new(delivery);
+    let outcome = std::panic::AssertUnwindSafe(handle(shared, Arc::clone(&delivery)))
+        .catch_unwind()
+        .await;
+    if outcome.is_err() {
+        tracing::error!(chunk.id = %delivery.chunk_id, "chunk handling panicked; rejecting the chunk to the dead-letter queue");
+        // It may have been settled before the panic; then there is nothing left to do.
+        let _ = delivery.reject().await;
+        metrics::chunk(ChunkOutcome::Poison);
+    }
+}
 
 /// Runs one delivery to the end and settles it exactly once.
 #[tracing::instrument(
@@ -39,8 +56,8 @@ const MAX_FETCH_ATTEMPTS: u32 = 30;
     skip_all,
     fields(chunk.id = %delivery.chunk_id, run.id = tracing::field::Empty, delivery.count = delivery.delivery_count)
 )]
-pub(crate) async fn handle(shared: Arc<Shared>, delivery: Delivery) {
-    let (shared, delivery) = (&*shared, &delivery);
+async fn handle(shared: Arc<Shared>, delivery: Arc<Delivery>) {
+    let (shared, delivery) = (&*shared, &*delivery);
     let work = match work::decode(&delivery.chunk_id, &delivery.payload) {
         Ok(work) => work,
         Err(reason) => {

@@ -84,7 +84,7 @@ pub(crate) async fn run(shared: &Arc<Shared>, stop: &CancellationToken) -> Consu
                 }
                 next = consumer.next(), if state.tasks.len() < max => match next {
                     Ok(delivery) => {
-                        state.tasks.spawn(chunk::handle(Arc::clone(shared), delivery));
+                        state.tasks.spawn(chunk::handle_guarded(Arc::clone(shared), delivery));
                     }
                     // Not a chunk at all; the queue crate already dead-lettered it.
                     Err(QueueError::Decode { .. }) => {}

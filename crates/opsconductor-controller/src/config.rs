@@ -64,8 +64,9 @@ pub struct ControllerConfig {
     /// aggregate query; the jobs are re-read only when it changed).
     #[serde(default = "default_scheduler_reload", with = "humantime_serde")]
     pub scheduler_reload: Duration,
-    /// Runs the scheduler creates at once. Each holds a database connection while it is
-    /// written, so keep it below `database_max_connections`.
+    /// Batches of scheduled runs (up to 250 runs each, one transaction) the scheduler
+    /// writes at once. Each holds a database connection while it is written, so keep it
+    /// below `database_max_connections`.
     #[serde(default = "default_scheduler_max_in_flight")]
     pub scheduler_max_in_flight: u32,
 }

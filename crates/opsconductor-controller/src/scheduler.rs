@@ -6,11 +6,13 @@
 //! lock every tick. The leader keeps a [`Timetable`] of the enabled scheduled jobs (reloaded
 //! when the job table changes), asks it what is due at each wake-up — a pure function of
 //! `now`, see [`timetable`] — applies each job's overlap policy and hands the fires to the
-//! [`Dispatcher`] with the fire time as the run's `scheduled_for`.
+//! [`Dispatcher`] with the fire time as the run's `scheduled_for`, in batches written in
+//! one transaction each (a whole fleet on "every minute" fires in the same second).
 //!
-//! Exactly once: the leader records after every wake-up the instant up to which every fire
-//! is handled (the watermark, written on the lock's connection so the write doubles as the
-//! liveness check); a new leader starts from there. A leader that lost its lock without
+//! Exactly once: the leader records at every wake-up the instant up to which every fire
+//! is handled — held back to just before the oldest fire whose run is still being written
+//! — on the lock's connection, so the write doubles as the liveness check; a new leader
+//! starts from there. A leader that lost its lock without
 //! noticing yet may still fire for a moment, and a leader that died between creating a run
 //! and writing the watermark leaves fires its successor repeats: the unique
 //! (job, fire time) index on runs refuses the second run of a fire in both cases, and the
@@ -36,7 +38,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use self::timetable::{Due, Fire, ScheduledJob, Timetable, due_fires};
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{Dispatcher, ScheduledFire};
 use crate::error::ControllerError;
 use crate::metrics::FireOutcome;
 
@@ -46,6 +48,11 @@ const LEASE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Longest a stopping leader waits for the runs it is writing.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Most fires written in one transaction: large enough that a burst of 10,000 fires is
+/// 40 statements' worth of round trips, small enough that the first runs of a burst are
+/// written (and published) while the rest are planned.
+const DISPATCH_BATCH: usize = 250;
 
 /// Shortest pause of the loop, so a clock that lags the timer cannot make it spin.
 const MIN_WAIT: Duration = Duration::from_millis(1);
@@ -59,7 +66,7 @@ pub struct SchedulerConfig {
     pub misfire_grace: Duration,
     /// How often the leader checks the job table for changes.
     pub reload: Duration,
-    /// Runs written at once.
+    /// Batches of runs written at once.
     pub max_in_flight: usize,
 }
 
@@ -148,9 +155,9 @@ pub async fn run(
     election.release().await;
 }
 
-/// A fire handed to the dispatcher and what became of it.
+/// Fires whose runs the dispatcher wrote (or failed to).
 struct Dispatched {
-    fire: Fire,
+    fires: Vec<Fire>,
 }
 
 /// The leader's state; dropped when leadership ends.
@@ -162,6 +169,8 @@ struct Leading {
     fingerprint: Option<JobsFingerprint>,
     /// Overlap `queue`: the latest fire waiting for the job's previous run to end.
     pending: HashMap<JobId, Fire>,
+    /// Fires of this wake-up whose runs are still to be written.
+    outgoing: Vec<(Fire, bool)>,
     tasks: JoinSet<Dispatched>,
     permits: Arc<Semaphore>,
     /// Fires being written, per job and per fire time (for the overlap policy and the
@@ -188,6 +197,7 @@ impl Leading {
             last_reload_check: Instant::now(),
             fingerprint: None,
             pending: HashMap::new(),
+            outgoing: Vec::new(),
             tasks: JoinSet::new(),
             permits: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
             in_flight_jobs: HashMap::new(),
@@ -307,6 +317,7 @@ impl Leading {
                 }
             }
         }
+        self.flush();
     }
 
     /// Whether the job has a run going (or being written); `None` when unknown.
@@ -317,33 +328,52 @@ impl Leading {
         active.map(|set| set.contains(&job))
     }
 
-    /// Writes the run of `fire` in the background (at most `max_in_flight` at once).
+    /// Queues the run of `fire` for writing; [`Leading::flush`] starts the writes.
     fn dispatch(&mut self, fire: Fire, on_time: bool) {
         *self.in_flight_jobs.entry(fire.job_id).or_default() += 1;
         *self.in_flight_times.entry(fire.fire_time).or_default() += 1;
-        let dispatcher = self.dispatcher.clone();
-        let permits = self.permits.clone();
-        self.tasks.spawn(async move {
-            // The semaphore is never closed, so acquiring cannot fail.
-            let _permit = permits.acquire_owned().await;
-            let trigger = if fire.catch_up {
-                RunTrigger::CatchUp
-            } else {
-                RunTrigger::Schedule
-            };
-            let result = dispatcher
-                .start_scheduled_run(fire.job_id, fire.fire_time, trigger)
-                .await;
-            record(fire, on_time, result);
-            Dispatched { fire }
-        });
+        self.outgoing.push((fire, on_time));
+    }
+
+    /// Writes the queued runs in the background, in batches of up to [`DISPATCH_BATCH`]
+    /// (at most `max_in_flight` batches at once).
+    fn flush(&mut self) {
+        let outgoing = std::mem::take(&mut self.outgoing);
+        for batch in outgoing.chunks(DISPATCH_BATCH) {
+            let batch = batch.to_vec();
+            let dispatcher = self.dispatcher.clone();
+            let permits = self.permits.clone();
+            self.tasks.spawn(async move {
+                // The semaphore is never closed, so acquiring cannot fail.
+                let _permit = permits.acquire_owned().await;
+                let fires: Vec<ScheduledFire> = batch
+                    .iter()
+                    .map(|(fire, _)| ScheduledFire {
+                        job_id: fire.job_id,
+                        fire_time: fire.fire_time,
+                        trigger: if fire.catch_up {
+                            RunTrigger::CatchUp
+                        } else {
+                            RunTrigger::Schedule
+                        },
+                    })
+                    .collect();
+                let results = dispatcher.start_scheduled_runs(&fires).await;
+                for ((fire, on_time), result) in batch.iter().zip(results) {
+                    record(*fire, *on_time, result);
+                }
+                Dispatched {
+                    fires: batch.into_iter().map(|(fire, _)| fire).collect(),
+                }
+            });
+        }
     }
 
     /// Books the dispatches that finished.
     fn reap(&mut self) {
         while let Some(done) = self.tasks.try_join_next() {
             match done {
-                Ok(Dispatched { fire }) => self.settled(fire),
+                Ok(Dispatched { fires }) => fires.into_iter().for_each(|f| self.settled(f)),
                 // A panicking dispatch is a bug; the bookkeeping entry of its fire cannot be
                 // found again, so start over from the tasks still running.
                 Err(e) => {
@@ -390,8 +420,8 @@ impl Leading {
     async fn finish(mut self, election: &mut LeaderElection) {
         let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
             while let Some(done) = self.tasks.join_next().await {
-                if let Ok(Dispatched { fire }) = done {
-                    self.settled(fire);
+                if let Ok(Dispatched { fires }) = done {
+                    fires.into_iter().for_each(|f| self.settled(f));
                 }
             }
         })

@@ -252,7 +252,10 @@ impl PgStore {
             sqlx::query(
                 "WITH started AS (
                      UPDATE chunks
-                     SET state = 'running', agent_id = $2, attempts = greatest(attempts, $3)
+                     SET state = 'running', agent_id = $2, attempts = greatest(attempts, $3),
+                         -- An agent has it, so it was published, even if the relay's
+                         -- mark (which this delete pre-empts) never lands.
+                         published_at = coalesce(published_at, now())
                      WHERE id = $1 AND state IN ('pending', 'published', 'running')
                  )
                  DELETE FROM outbox WHERE chunk_id = $1",

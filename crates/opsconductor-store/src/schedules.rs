@@ -38,6 +38,7 @@ pub struct JobsFingerprint {
     last_change: Option<DateTime<Utc>>,
 }
 
+/// A job row as the scheduler reads it.
 #[derive(sqlx::FromRow)]
 struct ScheduledJobRow {
     id: Uuid,
@@ -45,6 +46,18 @@ struct ScheduledJobRow {
     spec: Json<JobSpec>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+}
+
+impl ScheduledJobRow {
+    fn into_job(self) -> Job {
+        Job {
+            id: JobId::from_uuid(self.id),
+            version: self.version,
+            spec: self.spec.0,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
 }
 
 impl PgStore {
@@ -58,16 +71,24 @@ impl PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        Ok(rows
-            .into_iter()
-            .map(|row| Job {
-                id: JobId::from_uuid(row.id),
-                version: row.version,
-                spec: row.spec.0,
-                created_at: row.created_at,
-                updated_at: row.updated_at,
-            })
-            .collect())
+        Ok(rows.into_iter().map(ScheduledJobRow::into_job).collect())
+    }
+
+    /// The jobs with these ids that exist (in no particular order): one query for a
+    /// whole burst of fires.
+    pub async fn jobs_by_ids(&self, ids: &[JobId]) -> Result<Vec<Job>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let uuids: Vec<Uuid> = ids.iter().map(|id| *id.as_uuid()).collect();
+        let rows: Vec<ScheduledJobRow> = sqlx::query_as(
+            "SELECT id, version, spec, created_at, updated_at FROM jobs WHERE id = ANY($1)",
+        )
+        .bind(&uuids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(rows.into_iter().map(ScheduledJobRow::into_job).collect())
     }
 
     /// The current [`JobsFingerprint`]: one aggregate over the job table, cheap enough to

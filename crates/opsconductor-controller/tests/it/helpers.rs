@@ -1,0 +1,142 @@
+//! What every test builds on: a private slice of the broker, a controller configuration
+//! for a test database, running controllers, job specs and polling.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use opsconductor_controller::scheduler::SchedulerHandle;
+use opsconductor_controller::{Controller, ControllerConfig};
+use opsconductor_core::model::{DEFAULT_SEGMENT, JobSpec};
+use opsconductor_queue::{QueueConfig, delete_topology};
+use opsconductor_store::testing::TestDb;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Generous bound for things that should happen within a few seconds.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// One test's queue names on the real broker, deleted on drop.
+pub struct TestBroker {
+    pub config: QueueConfig,
+}
+
+impl TestBroker {
+    pub fn new() -> Self {
+        let url = std::env::var("OPSCONDUCTOR_TEST_AMQP_URL")
+            .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned());
+        Self {
+            config: QueueConfig {
+                url,
+                prefix: format!("oct-ctl-{}", uuid::Uuid::new_v4().simple()),
+                connect_timeout: Duration::from_secs(5),
+                ..QueueConfig::default()
+            },
+        }
+    }
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        let config = self.config.clone();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(delete_topology(&config, &[DEFAULT_SEGMENT]))
+        })
+        .join();
+    }
+}
+
+/// A controller on `db` and `broker`, listening on free ports, with a fast scheduler tick.
+pub fn controller_config(db: &TestDb, broker: &TestBroker) -> ControllerConfig {
+    ControllerConfig {
+        database_url: db.url().to_owned(),
+        database_max_connections: 6,
+        grpc_listen: "127.0.0.1:0".parse().unwrap(),
+        http_listen: "127.0.0.1:0".parse().unwrap(),
+        libraries_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../libraries"),
+        queue: broker.config.clone(),
+        scheduler_tick: Duration::from_millis(100),
+        scheduler_max_in_flight: 4,
+        ..ControllerConfig::default()
+    }
+}
+
+/// A controller serving in a background task.
+pub struct RunningController {
+    shutdown: CancellationToken,
+    scheduler: SchedulerHandle,
+    handle: JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningController {
+    pub async fn start(config: ControllerConfig) -> Self {
+        let controller = Controller::build(config).await.unwrap();
+        let scheduler = controller.scheduler();
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(controller.run_until_stopped(shutdown.clone()));
+        Self {
+            shutdown,
+            scheduler,
+            handle,
+        }
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.scheduler.is_leader()
+    }
+
+    /// Shuts it down and waits for it.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(WAIT, self.handle)
+            .await
+            .expect("controller stops in time")
+            .expect("controller task does not panic")
+            .expect("controller stops cleanly");
+    }
+
+    /// Drops it mid-flight, as a crash would: nothing of the shutdown sequence runs, its
+    /// connections simply close.
+    pub async fn kill(self) {
+        self.handle.abort();
+        let _ = self.handle.await;
+    }
+}
+
+/// Polls `condition` every 50 ms until it holds; panics naming `what` after `timeout`.
+pub async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A job pinging 127.0.0.1 on `schedule`, with `options`.
+pub fn job_spec(name: &str, schedule: Value, options: Value) -> JobSpec {
+    serde_json::from_value(json!({
+        "name": name,
+        "schedule": schedule,
+        "targets": {"include": [{"type": "hosts", "hosts": ["127.0.0.1"]}]},
+        "actions": [{"command": "ping.icmp"}],
+        "options": options,
+    }))
+    .unwrap()
+}
+
+/// `t` without its sub-second part.
+pub fn whole_second(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.timestamp(), 0).unwrap()
+}

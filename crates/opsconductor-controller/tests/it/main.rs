@@ -1,0 +1,11 @@
+//! Controller integration tests, in-process against the real PostgreSQL (a fresh database
+//! per test, `opsconductor_store::testing`) and the real RabbitMQ on loopback
+//! (`OPSCONDUCTOR_TEST_AMQP_URL`, default guest@127.0.0.1:5672; a random queue prefix per
+//! test, deleted at the end). Controllers are built with `Controller::build` on port 0 and
+//! run in background tasks; no agent runs, so the runs the tests create stay queued.
+
+// Helpers outside #[test] functions are not covered by clippy.toml's allow-unwrap-in-tests.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+mod scheduler;
