@@ -132,10 +132,15 @@ fn evaluate(
         return steps.next(&job.schedule, now);
     }
     let on_time_from = from.max(now.checked_sub_signed(grace).unwrap_or(from));
+    // The first fire after `from` decides most cases without another step: when it is not
+    // older than the grace (a job looked at less than a period ago), nothing was missed.
+    let first = next_after_from.or_else(|| steps.next(&job.schedule, from));
+    let missed_some = on_time_from > from && first.is_some_and(|f| f <= on_time_from);
     let mut on_time = 0;
-    let mut next = match next_after_from {
-        Some(known) if on_time_from == from => Some(known),
-        _ => steps.next(&job.schedule, on_time_from),
+    let mut next = if missed_some {
+        steps.next(&job.schedule, on_time_from)
+    } else {
+        first
     };
     while let Some(t) = next.filter(|t| *t <= now) {
         due.fires.push(Fire {
@@ -150,13 +155,10 @@ fn evaluate(
             steps.next(&job.schedule, t)
         };
     }
-    if on_time_from <= from {
+    if !missed_some {
         return next;
     }
     let missed = count_fires(&job.schedule, from, on_time_from);
-    if missed == 0 {
-        return next;
-    }
     let window_from = now
         .checked_sub_signed(job.catch_up)
         .unwrap_or(from)
@@ -171,7 +173,7 @@ fn evaluate(
             catch_up: true,
         });
     }
-    due.missed += missed - u64::from(caught_up.is_some());
+    due.missed += missed.saturating_sub(u64::from(caught_up.is_some()));
     next
 }
 
