@@ -368,7 +368,6 @@ async fn a_cancelled_run_stops_its_agents_and_accounts_for_every_target() {
     world
         .wait_for_results(run, 1, Duration::from_secs(30))
         .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
     world.assert_running(run).await;
     let cancelled = world
         .post(
