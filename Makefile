@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test lint fmt check build bench fuzz-check servers servers-stop deps validate-libraries
+.PHONY: run test lint fmt check build bench fuzz-check servers servers-stop deps validate-libraries api-fuzz
 
 ## Build and start OpsConductor (today: validate the shipped libraries).
 run: validate-libraries
@@ -11,6 +11,11 @@ run: validate-libraries
 test: deps servers
 	$(CARGO) nextest run --workspace --locked --no-fail-fast
 	$(CARGO) test --workspace --locked --doc
+	scripts/api-fuzz.sh
+
+## schemathesis against the served OpenAPI document (all checks, positive and negative data).
+api-fuzz:
+	scripts/api-fuzz.sh
 
 ## fmt + clippy with warnings denied.
 lint:

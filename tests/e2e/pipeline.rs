@@ -172,3 +172,53 @@ async fn bad_input_gets_a_problem_naming_the_field_and_changes_nothing() {
         )
         .await;
 }
+
+/// The Job Builder's "fetch a real sample": one action on one target runs through an agent
+/// of the target's segment and comes back with raw output, fields and verdict; a segment
+/// without an agent is refused at once, and no job is left behind either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_goes_through_the_targets_segment_and_leaves_no_job() {
+    let mut world = World::new().await;
+    world.start_controller().await;
+    world.define_segments().await;
+    world.start_agent("b1", "b").await;
+    let port = http_server().await;
+
+    let outcome = world
+        .post(
+            "/api/v1/library/dry-run",
+            json!({
+                "action": {"command": "http.get", "params": {"port": port, "path": "/health"}},
+                // The server listens on 127.0.0.1 (segment a, no agent): run it in b.
+                "target": "127.0.0.1",
+                "segment": "b",
+            }),
+        )
+        .await;
+    assert_eq!(outcome["segment"], "b", "{outcome}");
+    assert_eq!(outcome["result"]["target"], "127.0.0.1");
+    assert_eq!(outcome["result"]["status"], "ok", "{outcome}");
+    assert_eq!(outcome["result"]["raw_excerpt"], "ok");
+    assert_eq!(outcome["result"]["fields"]["status_code"], 200, "{outcome}");
+    assert!(
+        outcome["rendered"].as_str().unwrap().contains("127.0.0.1"),
+        "{outcome}"
+    );
+
+    // Segment a (127.0.0.0/24) has no agent.
+    let response = reqwest::Client::new()
+        .post(world.url("/api/v1/library/dry-run"))
+        .json(&json!({"action": {"command": "ping.icmp"}, "target": "127.0.0.9"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        problem["detail"].as_str().unwrap().contains("\"a\""),
+        "{problem}"
+    );
+
+    let jobs = world.get("/api/v1/jobs").await;
+    assert_eq!(jobs["items"], json!([]), "dry runs leave no job");
+}

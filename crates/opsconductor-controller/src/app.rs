@@ -17,10 +17,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::ControllerConfig;
 use crate::dispatch::Dispatcher;
+use crate::events::EventBus;
 use crate::relay::RelayConfig;
 use crate::rest::ApiState;
 use crate::scheduler::{SchedulerConfig, SchedulerHandle};
 use crate::session::{AgentServiceImpl, SessionHub};
+use crate::ws::WsState;
 
 /// A built controller, listening but not yet serving.
 pub struct Controller {
@@ -28,6 +30,7 @@ pub struct Controller {
     store: PgStore,
     dispatcher: Dispatcher,
     hub: Arc<SessionHub>,
+    events: EventBus,
     relay_wake: Arc<Notify>,
     scheduler: SchedulerHandle,
     grpc: TcpListener,
@@ -57,17 +60,20 @@ impl Controller {
             .with_context(|| format!("binding HTTP on {}", config.http_listen))?;
         crate::metrics::describe();
         let relay_wake = Arc::new(Notify::new());
+        let events = EventBus::default();
         let dispatcher = Dispatcher::new(
             store.clone(),
             Arc::new(library),
             config.default_segment.clone(),
             relay_wake.clone(),
-        );
+        )
+        .with_events(events.clone());
         Ok(Self {
             config,
             store,
             dispatcher,
             hub: Arc::new(SessionHub::default()),
+            events,
             relay_wake,
             scheduler: SchedulerHandle::default(),
             grpc,
@@ -102,6 +108,7 @@ impl Controller {
             store,
             dispatcher,
             hub,
+            events,
             relay_wake,
             scheduler,
             grpc,
@@ -119,15 +126,23 @@ impl Controller {
             relay_wake,
             shutdown.clone(),
         ));
+        tasks.spawn(crate::events::run_progress_pump(
+            events.clone(),
+            store.clone(),
+            crate::events::PROGRESS_INTERVAL,
+            shutdown.clone(),
+        ));
         tasks.spawn(crate::lifecycle::run_dead_letters(
             store.clone(),
             config.queue.clone(),
+            events.clone(),
             shutdown.clone(),
         ));
         tasks.spawn(crate::lifecycle::run_sweeper(
             store.clone(),
             config.sweep_interval,
             config.heartbeat_interval * 3,
+            events.clone(),
             shutdown.clone(),
         ));
         if config.scheduler_enabled {
@@ -148,22 +163,33 @@ impl Controller {
         let service = AgentServiceImpl::new(
             store.clone(),
             hub.clone(),
+            events.clone(),
             config.heartbeat_interval,
             shutdown.clone(),
         );
         let grpc_shutdown = shutdown.clone();
-        let grpc_server = tonic::transport::Server::builder()
+        let client_api = crate::api::Api::new(store.clone(), dispatcher.clone(), hub.clone());
+        let grpc_router = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
-            .add_service(AgentServiceServer::new(service))
-            .serve_with_incoming_shutdown(
-                TcpListenerStream::new(grpc),
-                grpc_shutdown.cancelled_owned(),
-            );
-        let api = crate::rest::router(ApiState {
-            store,
-            dispatcher,
-            hub,
+            .add_service(AgentServiceServer::new(service));
+        let grpc_server = crate::grpc_api::add_client_services(
+            grpc_router,
+            client_api.clone(),
+            events.clone(),
+            shutdown.clone(),
+        )
+        .await
+        .context("setting up the gRPC client API")?
+        .serve_with_incoming_shutdown(
+            TcpListenerStream::new(grpc),
+            grpc_shutdown.cancelled_owned(),
+        );
+        let ws = crate::ws::router(WsState {
+            store: store.clone(),
+            events,
+            shutdown: shutdown.clone(),
         });
+        let api = crate::rest::router(ApiState { api: client_api }).merge(ws);
         let http_shutdown = shutdown.clone();
         let http_server =
             axum::serve(http, api).with_graceful_shutdown(http_shutdown.cancelled_owned());

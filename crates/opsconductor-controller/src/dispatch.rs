@@ -20,6 +20,7 @@ use prost::Message as _;
 use tokio::sync::Notify;
 
 use crate::error::ControllerError;
+use crate::events::EventBus;
 
 /// Floor of a run's deadline: even a one-target run gets this long to be picked up.
 const MIN_RUN_DEADLINE: Duration = Duration::from_secs(60);
@@ -220,10 +221,12 @@ pub struct Dispatcher {
     library: Arc<Library>,
     default_segment: String,
     relay_wake: Arc<Notify>,
+    events: EventBus,
 }
 
 impl Dispatcher {
-    /// A dispatcher writing to `store` and waking `relay_wake` after each run.
+    /// A dispatcher writing to `store` and waking `relay_wake` after each run. It tells no
+    /// one about new runs until given a bus with [`Dispatcher::with_events`].
     pub fn new(
         store: PgStore,
         library: Arc<Library>,
@@ -235,12 +238,32 @@ impl Dispatcher {
             library,
             default_segment,
             relay_wake,
+            events: EventBus::default(),
         }
+    }
+
+    /// Announces every run it creates on `events`, so watchers of the job see it appear.
+    /// (A builder rather than a `new` argument: tools and tests that only start runs need
+    /// no bus.)
+    #[must_use]
+    pub fn with_events(mut self, events: EventBus) -> Self {
+        self.events = events;
+        self
     }
 
     /// The library runs are planned against.
     pub fn library(&self) -> &Library {
         &self.library
+    }
+
+    /// Where run changes are announced (watchers of runs and jobs).
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    /// Where targets outside every segment's CIDRs go.
+    pub fn default_segment(&self) -> &str {
+        &self.default_segment
     }
 
     /// Creates a run of `job_id` now and queues its chunks for publishing.
@@ -349,6 +372,7 @@ impl Dispatcher {
                     crate::metrics::runs_started(chunks);
                     tracing::debug!(run.id = %run.id, job.id = %run.job_id, chunks, "scheduled run dispatched");
                     created += 1;
+                    self.events.run_changed(run.id);
                     Ok(Some(run))
                 }
                 Err(e) => Err(e.into()),
@@ -391,6 +415,7 @@ impl Dispatcher {
         crate::metrics::runs_started(chunk_count);
         tracing::info!(run.id = %run_id, chunks = chunk_count, targets = plan.target_count, "run dispatched");
         self.relay_wake.notify_one();
+        self.events.run_changed(run.id);
         Ok(run)
     }
 }

@@ -13,6 +13,18 @@ pub enum ControllerError {
     /// Input that breaks a rule; every problem with its field.
     #[error("invalid input: {0}")]
     Invalid(ValidationError),
+    /// The request cannot be read at all: broken JSON, a bad query string, a wrong type.
+    #[error("malformed request: {0}")]
+    Malformed(ValidationError),
+    /// The body is larger than the endpoint accepts.
+    #[error("request body too large: {0}")]
+    TooLarge(String),
+    /// The body is not in a format the endpoint reads.
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    /// The caller's version (If-Match / expected_version) is not the stored one.
+    #[error("precondition failed: {0}")]
+    PreconditionFailed(String),
     /// The thing asked for does not exist.
     #[error("{0} not found")]
     NotFound(String),
@@ -42,6 +54,10 @@ impl ControllerError {
     fn http_status(&self) -> StatusCode {
         match self {
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Malformed(_) => StatusCode::BAD_REQUEST,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::AlreadyExists(_) | Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -75,7 +91,11 @@ impl From<ControllerError> for tonic::Status {
     fn from(e: ControllerError) -> Self {
         let message = e.to_string();
         match e {
-            ControllerError::Invalid(_) => Self::invalid_argument(message),
+            ControllerError::Invalid(_)
+            | ControllerError::Malformed(_)
+            | ControllerError::UnsupportedMediaType(_) => Self::invalid_argument(message),
+            ControllerError::TooLarge(_) => Self::out_of_range(message),
+            ControllerError::PreconditionFailed(_) => Self::aborted(message),
             ControllerError::NotFound(_) => Self::not_found(message),
             ControllerError::AlreadyExists(_) => Self::already_exists(message),
             ControllerError::Conflict(_) => Self::failed_precondition(message),
@@ -99,7 +119,7 @@ impl IntoResponse for ControllerError {
             "status": status.as_u16(),
             "detail": self.to_string(),
         });
-        if let Self::Invalid(v) = &self {
+        if let Self::Invalid(v) | Self::Malformed(v) = &self {
             body["errors"] = json!(
                 v.errors
                     .iter()

@@ -21,19 +21,32 @@
 //! - [`relay`]: outbox → RabbitMQ.
 //! - [`session`]: the `AgentService` gRPC service (register, session stream, credentials).
 //! - [`lifecycle`]: dead letters, run deadlines, agent liveness.
+//! - [`api`]: the client API as methods (validation, pages, concurrency) that REST and gRPC
+//!   both call.
 //! - [`rest`]: the minimal REST surface of this stage (jobs, runs, segments, enrollment).
+//! - [`events`]: the in-process event bus: committed results and coalesced run progress,
+//!   published without ever slowing ingest.
+//! - [`ws`]: `GET /api/v1/ws`, live progress and results over a WebSocket, fed by [`events`].
+//! - [`grpc_api`]: the gRPC client API (`JobService`, `LibraryService`, `FleetService`,
+//!   `WatchRun`) over [`api`], with health and reflection.
+//! - [`settings`]: run-time settings an admin changes through the API (result retention).
 //! - [`error`]: [`ControllerError`] and its mapping to HTTP problems and gRPC statuses.
 
+pub mod api;
 pub mod app;
 pub mod config;
 pub mod dispatch;
 pub mod error;
+pub mod events;
+pub mod grpc_api;
 pub mod lifecycle;
 pub mod metrics;
 pub mod relay;
 pub mod rest;
 pub mod scheduler;
 pub mod session;
+pub mod settings;
+pub mod ws;
 
 pub use app::Controller;
 pub use config::ControllerConfig;

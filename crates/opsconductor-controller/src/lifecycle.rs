@@ -10,15 +10,22 @@ use opsconductor_queue::{DeadLetters, QueueConfig, backoff};
 use opsconductor_store::{PgStore, StoreError};
 use tokio_util::sync::CancellationToken;
 
+use crate::events::EventBus;
+
 /// Drains the dead-letter queue until `shutdown`: each dead chunk's missing results are
 /// recorded as errors with the broker's reason, then the message is acked.
-pub async fn run_dead_letters(store: PgStore, queue: QueueConfig, shutdown: CancellationToken) {
+pub async fn run_dead_letters(
+    store: PgStore,
+    queue: QueueConfig,
+    events: EventBus,
+    shutdown: CancellationToken,
+) {
     let mut attempt = 0_u32;
     while !shutdown.is_cancelled() {
         let mut handled = 0_u64;
         let outcome = tokio::select! {
             () = shutdown.cancelled() => break,
-            outcome = drain_dead_letters(&store, &queue, &mut handled) => outcome,
+            outcome = drain_dead_letters(&store, &queue, &events, &mut handled) => outcome,
         };
         // A consumer that worked for a while starts its backoff over.
         attempt = if handled > 0 {
@@ -35,7 +42,12 @@ pub async fn run_dead_letters(store: PgStore, queue: QueueConfig, shutdown: Canc
 }
 
 /// Consumes until an error; returns it. `handled` counts the letters processed.
-async fn drain_dead_letters(store: &PgStore, queue: &QueueConfig, handled: &mut u64) -> String {
+async fn drain_dead_letters(
+    store: &PgStore,
+    queue: &QueueConfig,
+    events: &EventBus,
+    handled: &mut u64,
+) -> String {
     let mut dead = match DeadLetters::connect(queue).await {
         Ok(d) => d,
         Err(e) => return e.to_string(),
@@ -59,7 +71,13 @@ async fn drain_dead_letters(store: &PgStore, queue: &QueueConfig, handled: &mut 
             continue;
         };
         match store.dead_letter_chunk(chunk_id, &letter.reason).await {
-            Ok(_) | Err(StoreError::NotFound { .. }) => {}
+            Ok(_) => {
+                // Watchers see the run's error counts (and maybe its end) move.
+                if let Ok(chunk) = store.get_chunk(chunk_id).await {
+                    events.run_changed(chunk.run_id);
+                }
+            }
+            Err(StoreError::NotFound { .. }) => {}
             // Keep the message (unacked → redelivered after reconnect) while the store is down.
             Err(e) => return e.to_string(),
         }
@@ -73,24 +91,39 @@ async fn drain_dead_letters(store: &PgStore, queue: &QueueConfig, handled: &mut 
 }
 
 /// Every `interval` until `shutdown`: expire runs past their deadline and mark silent
-/// agents offline.
+/// agents offline; every [`crate::settings::RETENTION_PASS`], drop result partitions older
+/// than the retention setting.
 pub async fn run_sweeper(
     store: PgStore,
     interval: Duration,
     agent_offline_after: Duration,
+    events: EventBus,
     shutdown: CancellationToken,
 ) {
     let mut ticker = tokio::time::interval(interval);
+    let mut retention = tokio::time::interval(crate::settings::RETENTION_PASS);
+    retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
             _ = ticker.tick() => {}
+            _ = retention.tick() => {
+                match crate::settings::apply_retention(&store).await {
+                    Ok(dropped) if !dropped.is_empty() => {
+                        tracing::info!(partitions = ?dropped, "dropped results past retention");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "result retention pass failed"),
+                }
+                continue;
+            }
         }
         match store.expire_runs(Utc::now()).await {
             Ok(expired) => {
                 for run in expired {
                     tracing::warn!(run.id = %run, "run deadline passed; missing targets recorded as timeouts");
+                    events.run_changed(run);
                 }
             }
             Err(e) => tracing::warn!(error = %e, "expiring runs failed"),

@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::error::ControllerError;
+use crate::events::EventBus;
 
 /// Messages queued towards one agent before the session counts as stuck.
 const OUTBOUND_BUFFER: usize = 1024;
@@ -109,23 +110,26 @@ impl SessionHub {
 pub struct AgentServiceImpl {
     store: PgStore,
     hub: Arc<SessionHub>,
+    events: EventBus,
     heartbeat_interval: Duration,
     shutdown: CancellationToken,
 }
 
 impl AgentServiceImpl {
-    /// A service backed by `store`, announcing `heartbeat_interval` to agents. Sessions end
-    /// with `UNAVAILABLE` when `shutdown` fires, so agents move on to another replica and
-    /// the gRPC server can stop.
+    /// A service backed by `store`, announcing `heartbeat_interval` to agents and telling
+    /// `events` about every batch it stores. Sessions end with `UNAVAILABLE` when
+    /// `shutdown` fires, so agents move on to another replica and the gRPC server can stop.
     pub fn new(
         store: PgStore,
         hub: Arc<SessionHub>,
+        events: EventBus,
         heartbeat_interval: Duration,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
             store,
             hub,
+            events,
             heartbeat_interval,
             shutdown,
         }
@@ -235,6 +239,7 @@ impl v1::agent_service_server::AgentService for AgentServiceImpl {
         crate::metrics::sessions_changed(self.hub.connected());
         let session = Session {
             store: self.store.clone(),
+            events: self.events.clone(),
             agent,
             tx,
             scopes: Mutex::new(HashMap::new()),
@@ -279,6 +284,8 @@ impl v1::agent_service_server::AgentService for AgentServiceImpl {
 /// One agent's open session.
 struct Session {
     store: PgStore,
+    /// Told about each stored batch; publishing never waits.
+    events: EventBus,
     agent: AgentRecord,
     tx: Outbound,
     /// What the chunks this agent reported on may contain, loaded once per chunk.
@@ -340,11 +347,19 @@ impl Session {
                     .ingest_results(chunk_id, Some(self.agent.id), &records)
                     .await
                 {
-                    Ok(outcome) => crate::metrics::ingested(
-                        outcome.inserted,
-                        outcome.duplicates,
-                        started.elapsed(),
-                    ),
+                    Ok(outcome) => {
+                        crate::metrics::ingested(
+                            outcome.inserted,
+                            outcome.duplicates,
+                            started.elapsed(),
+                        );
+                        // A batch of only duplicates changed nothing worth telling.
+                        if outcome.inserted > 0
+                            && let Some(run_id) = records.first().map(|r| r.run_id)
+                        {
+                            self.events.results_stored(run_id, records.into());
+                        }
+                    }
                     // Worth retrying: end the session; the agent resends on the next one.
                     Err(e) if e.is_transient() => return Err(unavailable(e)),
                     // Never storable (a run gone with retention, a value the schema

@@ -63,6 +63,7 @@ pub struct Evaluation {
 }
 
 /// Success criteria as written in a library or a job: source text of each expression.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CriteriaSpec {

@@ -44,6 +44,7 @@ pub struct TemplateRenderError {
 }
 
 /// A rendered preview.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rendered {
     /// The text, at most [`MAX_RENDERED_CHARS`] characters plus a truncation marker.

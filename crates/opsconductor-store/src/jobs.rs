@@ -1,13 +1,43 @@
-//! Jobs: versioned definitions, stored as the core `JobSpec` serialised to JSON.
+//! Jobs: versioned definitions, stored as the core `JobSpec` serialised to JSON, with the
+//! list, update (optimistic concurrency on the version), enable/disable and delete the
+//! client API needs.
 
 use chrono::{DateTime, Utc};
 use opsconductor_core::ids::JobId;
-use opsconductor_core::model::{Job, JobSpec};
+use opsconductor_core::model::{Job, JobSpec, Run};
 use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::PgStore;
 use crate::error::{StoreError, db};
+use crate::runs::{RunRow, run_columns};
+
+/// Most rows one list call returns.
+pub const MAX_PAGE: u32 = 1000;
+
+/// What to list, and from where.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobFilter {
+    /// Case-insensitive substring of the name or description.
+    pub text: Option<String>,
+    /// Only jobs carrying this tag.
+    pub tag: Option<String>,
+    /// Only enabled (true) or disabled (false) jobs.
+    pub enabled: Option<bool>,
+    /// Continue after the job with this name (jobs are listed by name).
+    pub after_name: Option<String>,
+    /// Page size, 1..=[`MAX_PAGE`].
+    pub limit: u32,
+}
+
+/// A job in a list: the job and its latest run, so a dashboard needs one call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobListItem {
+    /// The job.
+    pub job: Job,
+    /// Its newest run, if it ever ran.
+    pub last_run: Option<Run>,
+}
 
 #[derive(sqlx::FromRow)]
 struct JobRow {
@@ -18,28 +48,67 @@ struct JobRow {
     updated_at: DateTime<Utc>,
 }
 
+impl From<JobRow> for Job {
+    fn from(row: JobRow) -> Self {
+        Self {
+            id: JobId::from_uuid(row.id),
+            version: row.version,
+            spec: row.spec.0,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+fn name_clash(spec: &JobSpec) -> impl FnOnce(StoreError) -> StoreError + '_ {
+    move |e| match e {
+        StoreError::AlreadyExists { .. } => StoreError::AlreadyExists {
+            what: format!("job named {:?}", spec.name),
+        },
+        other => other,
+    }
+}
+
+/// The stored version differs from the one the caller based its change on.
+fn stale(id: JobId, expected: i64, actual: i64) -> StoreError {
+    StoreError::Conflict {
+        message: format!(
+            "job {id} is at version {actual}, not {expected}: it changed since it was read; \
+             read it again and reapply the change"
+        ),
+    }
+}
+
 impl PgStore {
     /// Stores a new job at version 1. Fails with [`StoreError::AlreadyExists`] when a job
     /// with the same name exists. The spec is stored as given: validating it against the
     /// libraries is the caller's job.
     pub async fn create_job(&self, spec: &JobSpec) -> Result<Job, StoreError> {
+        self.insert_job(spec, false).await
+    }
+
+    /// Stores a job that job lists leave out: the vehicle of a dry run, deleted by the
+    /// caller once its result is in.
+    pub async fn create_hidden_job(&self, spec: &JobSpec) -> Result<Job, StoreError> {
+        self.insert_job(spec, true).await
+    }
+
+    async fn insert_job(&self, spec: &JobSpec, hidden: bool) -> Result<Job, StoreError> {
         let id = JobId::new();
         let (created_at, updated_at): (DateTime<Utc>, DateTime<Utc>) = sqlx::query_as(
-            "INSERT INTO jobs (id, name, version, spec, enabled) VALUES ($1, $2, 1, $3, $4)
+            "INSERT INTO jobs (id, name, version, spec, enabled, hidden)
+             VALUES ($1, $2, 1, $3, $4, $5)
              RETURNING created_at, updated_at",
         )
         .bind(id.as_uuid())
         .bind(&spec.name)
         .bind(Json(spec))
         .bind(spec.enabled)
+        .bind(hidden)
         .fetch_one(&self.pool)
         .await
-        .map_err(|e| match db(e) {
-            StoreError::AlreadyExists { .. } => StoreError::AlreadyExists {
-                what: format!("job named {:?}", spec.name),
-            },
-            other => other,
-        })?;
+        .map_err(db)
+        .map_err(name_clash(spec))?;
         Ok(Job {
             id,
             version: 1,
@@ -58,13 +127,180 @@ impl PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(db)?;
-        let row = row.ok_or_else(|| StoreError::not_found(format!("job {id}")))?;
-        Ok(Job {
-            id: JobId::from_uuid(row.id),
-            version: row.version,
-            spec: row.spec.0,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        })
+        row.map(Job::from)
+            .ok_or_else(|| StoreError::not_found(format!("job {id}")))
     }
+
+    /// Jobs by name, filtered, each with its newest run, at most `filter.limit`.
+    pub async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobListItem>, StoreError> {
+        let text = filter.text.as_deref().map(like_pattern);
+        let jobs: Vec<JobRow> = sqlx::query_as(
+            "SELECT id, version, spec, created_at, updated_at FROM jobs
+             WHERE NOT hidden
+               AND ($1::text IS NULL OR name ILIKE $1 OR spec->>'description' ILIKE $1)
+               AND ($2::text IS NULL OR spec->'tags' @> jsonb_build_array($2::text))
+               AND ($3::boolean IS NULL OR enabled = $3)
+               AND ($4::text IS NULL OR name > $4)
+             ORDER BY name
+             LIMIT $5",
+        )
+        .bind(text)
+        .bind(filter.tag.as_deref())
+        .bind(filter.enabled)
+        .bind(filter.after_name.as_deref())
+        .bind(i64::from(filter.limit.clamp(1, MAX_PAGE)))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let ids: Vec<Uuid> = jobs.iter().map(|j| j.id).collect();
+        let latest: Vec<RunRow> = sqlx::query_as(concat!(
+            "SELECT DISTINCT ON (job_id) ",
+            run_columns!(),
+            " FROM runs WHERE job_id = ANY($1) ORDER BY job_id, created_at DESC, id DESC"
+        ))
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let mut latest: std::collections::HashMap<Uuid, RunRow> =
+            latest.into_iter().map(|r| (r.job_id, r)).collect();
+        jobs.into_iter()
+            .map(|row| {
+                let last_run = latest.remove(&row.id).map(Run::try_from).transpose()?;
+                Ok(JobListItem {
+                    job: row.into(),
+                    last_run,
+                })
+            })
+            .collect()
+    }
+
+    /// Replaces a job's spec if it is still at `expected_version` (optimistic
+    /// concurrency: two editors cannot silently overwrite each other) and bumps the
+    /// version. `None` skips the check (a script that means "whatever is there").
+    pub async fn update_job(
+        &self,
+        id: JobId,
+        expected_version: Option<i64>,
+        spec: &JobSpec,
+    ) -> Result<Job, StoreError> {
+        let row: Option<JobRow> = sqlx::query_as(
+            "UPDATE jobs SET spec = $3, name = $4, enabled = $5, version = version + 1,
+                    updated_at = now()
+             WHERE id = $1 AND ($2::bigint IS NULL OR version = $2)
+             RETURNING id, version, spec, created_at, updated_at",
+        )
+        .bind(id.as_uuid())
+        .bind(expected_version)
+        .bind(Json(spec))
+        .bind(&spec.name)
+        .bind(spec.enabled)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)
+        .map_err(name_clash(spec))?;
+        match row {
+            Some(row) => Ok(row.into()),
+            None => Err(self.why_not_updated(id, expected_version).await),
+        }
+    }
+
+    /// Enables or disables jobs; returns the ids that changed (already in that state and
+    /// unknown ids are left out). Each changed job's version is bumped.
+    pub async fn set_jobs_enabled(
+        &self,
+        ids: &[JobId],
+        enabled: bool,
+    ) -> Result<Vec<JobId>, StoreError> {
+        let ids: Vec<Uuid> = ids.iter().map(|id| *id.as_uuid()).collect();
+        let changed: Vec<Uuid> = sqlx::query_scalar(
+            "UPDATE jobs SET enabled = $2, spec = jsonb_set(spec, '{enabled}', to_jsonb($2)),
+                    version = version + 1, updated_at = now()
+             WHERE id = ANY($1) AND enabled <> $2
+             RETURNING id",
+        )
+        .bind(&ids)
+        .bind(enabled)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(changed.into_iter().map(JobId::from_uuid).collect())
+    }
+
+    /// Deletes a job with its runs, chunks and results if it is still at
+    /// `expected_version` (`None`: any version).
+    pub async fn delete_job(
+        &self,
+        id: JobId,
+        expected_version: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM jobs WHERE id = $1 FOR UPDATE")
+                .bind(id.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+        let Some(version) = version else {
+            return Err(StoreError::not_found(format!("job {id}")));
+        };
+        if let Some(expected) = expected_version.filter(|e| *e != version) {
+            return Err(stale(id, expected, version));
+        }
+        delete_jobs_in(&mut tx, &[*id.as_uuid()]).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(())
+    }
+
+    /// Deletes many jobs with their history in one transaction; returns the ids that
+    /// existed.
+    pub async fn delete_jobs(&self, ids: &[JobId]) -> Result<Vec<JobId>, StoreError> {
+        let ids: Vec<Uuid> = ids.iter().map(|id| *id.as_uuid()).collect();
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let deleted = delete_jobs_in(&mut tx, &ids).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(deleted.into_iter().map(JobId::from_uuid).collect())
+    }
+
+    /// Why a conditional update matched no row: the job is gone or its version moved.
+    async fn why_not_updated(&self, id: JobId, expected: Option<i64>) -> StoreError {
+        match self.get_job(id).await {
+            Ok(job) => stale(id, expected.unwrap_or_default(), job.version),
+            Err(e) => e,
+        }
+    }
+}
+
+/// Deletes jobs, their results and (by cascade) runs, chunks and outbox rows.
+async fn delete_jobs_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    ids: &[Uuid],
+) -> Result<Vec<Uuid>, StoreError> {
+    sqlx::query(
+        "DELETE FROM results AS res USING runs AS r
+         WHERE r.job_id = ANY($1) AND res.run_id = r.id AND res.run_created_at = r.created_at",
+    )
+    .bind(ids)
+    .execute(&mut **tx)
+    .await
+    .map_err(db)?;
+    sqlx::query_scalar("DELETE FROM jobs WHERE id = ANY($1) RETURNING id")
+        .bind(ids)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db)
+}
+
+/// `%text%` for ILIKE, with the pattern characters in `text` taken literally.
+pub(crate) fn like_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }

@@ -17,6 +17,8 @@
 //!   watermark.
 //! - `chunks` — the outbox relay's claim / publish cycle and the chunk life cycle.
 //! - `results` — idempotent ingest, the shared fill-in of missing results, counters.
+//! - `queries` — results read back: filtered keyset pages and per-job time series.
+//! - `templates`, `settings` — saved job templates and the run-time settings document.
 //! - [`testing`] (feature `testing`) — a fresh, migrated database per test.
 //!
 //! Schema: `migrations/postgres/`, embedded in the binary and applied by
@@ -26,18 +28,26 @@ mod agents;
 mod chunks;
 mod error;
 mod jobs;
+mod queries;
 mod results;
 mod runs;
 mod schedules;
 mod segments;
 mod store;
+mod templates;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use agents::{AgentRecord, RegisteredAgent};
 pub use chunks::{ChunkRecord, ChunkRef, ChunkState, OutboxItem};
 pub use error::StoreError;
+pub use jobs::{JobFilter, JobListItem, MAX_PAGE};
+pub use queries::{
+    MAX_RUN_SPAN_DAYS, MAX_SERIES_POINTS, ResultFilter, ResultKey, SeriesPoint, SeriesQuery,
+    StoredResult,
+};
 pub use results::IngestOutcome;
-pub use runs::{NewChunk, NewRun};
+pub use runs::{NewChunk, NewRun, RunFilter};
 pub use schedules::{JobsFingerprint, LeaderElection};
 pub use store::PgStore;
+pub use templates::{JobTemplate, StoredSettings};

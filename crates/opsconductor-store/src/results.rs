@@ -329,7 +329,7 @@ fn rows_column(rows: &[Map<String, Value>]) -> RowsColumn<'_> {
 }
 
 #[derive(sqlx::FromRow)]
-struct ResultRow {
+pub(crate) struct ResultRow {
     run_id: Uuid,
     target: String,
     action_index: i32,

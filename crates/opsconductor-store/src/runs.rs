@@ -60,6 +60,19 @@ pub struct NewChunk {
     pub payload: Vec<u8>,
 }
 
+/// What [`PgStore::list_runs`] lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunFilter {
+    /// Only runs of this job.
+    pub job_id: Option<JobId>,
+    /// Only runs in this state.
+    pub status: Option<RunStatus>,
+    /// Continue with runs created before this (created_at, id) key.
+    pub before: Option<(DateTime<Utc>, RunId)>,
+    /// Page size, 1..=[`crate::MAX_PAGE`].
+    pub limit: u32,
+}
+
 /// The storage name of a run status (the core enum's serde name).
 fn status_name(status: RunStatus) -> &'static str {
     match status {
@@ -103,19 +116,22 @@ fn parse_trigger(name: &str) -> Result<RunTrigger, StoreError> {
 /// The columns of [`RunRow`], as a literal so queries stay `&'static str`.
 macro_rules! run_columns {
     () => {
-        "id, job_id, job_version, status, trigger, scheduled_for, started_at, finished_at,
-         total, ok, warn, fail, error, timeout, reason"
+        "id, job_id, job_version, status, trigger, scheduled_for, created_at, deadline_at,
+         started_at, finished_at, total, ok, warn, fail, error, timeout, reason"
     };
 }
+pub(crate) use run_columns;
 
 #[derive(sqlx::FromRow)]
-struct RunRow {
+pub(crate) struct RunRow {
     id: Uuid,
-    job_id: Uuid,
+    pub(crate) job_id: Uuid,
     job_version: i64,
     status: String,
     trigger: String,
     scheduled_for: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+    deadline_at: DateTime<Utc>,
     started_at: Option<DateTime<Utc>>,
     finished_at: Option<DateTime<Utc>>,
     total: i64,
@@ -140,6 +156,8 @@ impl TryFrom<RunRow> for Run {
             status: parse_status(&row.status)?,
             trigger: parse_trigger(&row.trigger)?,
             scheduled_for: row.scheduled_for,
+            created_at: row.created_at,
+            deadline_at: row.deadline_at,
             started_at: row.started_at,
             finished_at: row.finished_at,
             counters: RunCounters {
@@ -482,6 +500,46 @@ impl PgStore {
                 }),
             })
             .collect())
+    }
+
+    /// Runs newest first, filtered, continuing before `filter.before`, at most
+    /// `filter.limit`.
+    pub async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
+        let (before_at, before_id) = filter
+            .before
+            .map(|(at, id)| (Some(at), Some(*id.as_uuid())))
+            .unwrap_or_default();
+        let rows: Vec<RunRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM runs
+             WHERE ($1::uuid IS NULL OR job_id = $1)
+               AND ($2::text IS NULL OR status = $2)
+               AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
+             ORDER BY created_at DESC, id DESC
+             LIMIT $5"
+        ))
+        .bind(filter.job_id.map(|id| *id.as_uuid()))
+        .bind(filter.status.map(status_name))
+        .bind(before_at)
+        .bind(before_id)
+        .bind(i64::from(filter.limit.clamp(1, crate::jobs::MAX_PAGE)))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.into_iter().map(Run::try_from).collect()
+    }
+
+    /// The job as it was when the run fired (what the run actually executed).
+    pub async fn run_job_spec(&self, id: RunId) -> Result<JobSpec, StoreError> {
+        let spec: Option<Json<JobSpec>> =
+            sqlx::query_scalar("SELECT job_spec FROM runs WHERE id = $1")
+                .bind(id.as_uuid())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?;
+        spec.map(|s| s.0)
+            .ok_or_else(|| StoreError::not_found(format!("run {id}")))
     }
 
     /// Every run of `job_id` (any trigger), by fire time then id.

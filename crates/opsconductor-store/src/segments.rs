@@ -33,4 +33,34 @@ impl PgStore {
             .map(|(name, cidrs)| Segment { name, cidrs })
             .collect())
     }
+
+    /// Deletes a segment that no agent and no enrollment token refers to; otherwise a
+    /// [`StoreError::Conflict`] naming what still uses it.
+    pub async fn delete_segment(&self, name: &str) -> Result<(), StoreError> {
+        let (agents, tokens): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM agents WHERE segment = $1),
+                    (SELECT count(*) FROM enrollment_tokens WHERE segment = $1)",
+        )
+        .bind(name)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        if agents > 0 || tokens > 0 {
+            return Err(StoreError::Conflict {
+                message: format!(
+                    "segment {name:?} is used by {agents} agent(s) and {tokens} enrollment \
+                     token(s); remove those first"
+                ),
+            });
+        }
+        let deleted = sqlx::query("DELETE FROM segments WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        if deleted.rows_affected() == 0 {
+            return Err(StoreError::not_found(format!("segment {name:?}")));
+        }
+        Ok(())
+    }
 }

@@ -76,6 +76,15 @@ impl PgStore {
         })
     }
 
+    /// Answers when the database does (readiness checks).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
     /// Applies the embedded migrations (a no-op when they are applied; concurrent callers
     /// are serialised by sqlx's advisory lock) and creates result partitions for today and
     /// the next week.

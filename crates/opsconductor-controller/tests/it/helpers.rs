@@ -68,6 +68,8 @@ pub fn controller_config(db: &TestDb, broker: &TestBroker) -> ControllerConfig {
 
 /// A controller serving in a background task.
 pub struct RunningController {
+    /// Where its REST API listens.
+    pub http: std::net::SocketAddr,
     shutdown: CancellationToken,
     scheduler: SchedulerHandle,
     handle: JoinHandle<anyhow::Result<()>>,
@@ -77,9 +79,11 @@ impl RunningController {
     pub async fn start(config: ControllerConfig) -> Self {
         let controller = Controller::build(config).await.unwrap();
         let scheduler = controller.scheduler();
+        let http = controller.http_addr();
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(controller.run_until_stopped(shutdown.clone()));
         Self {
+            http,
             shutdown,
             scheduler,
             handle,

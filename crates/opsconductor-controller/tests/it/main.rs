@@ -7,5 +7,8 @@
 // Helpers outside #[test] functions are not covered by clippy.toml's allow-unwrap-in-tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod grpc_api;
 mod helpers;
+mod rest;
 mod scheduler;
+mod ws;

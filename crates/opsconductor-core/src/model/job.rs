@@ -22,6 +22,7 @@ pub const MAX_RUN_DEADLINE_SECONDS: u64 = 7 * 24 * 3600;
 pub const MAX_TIMEOUT_MS: u64 = 600_000;
 
 /// What to do when a job fires while its previous run is still going.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OverlapPolicy {
@@ -35,6 +36,7 @@ pub enum OverlapPolicy {
 }
 
 /// Execution options of a job.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobOptions {
@@ -124,6 +126,7 @@ impl JobOptions {
 }
 
 /// One step of a job: a library command with its params.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActionSpec {
@@ -150,6 +153,7 @@ pub struct ActionSpec {
 }
 
 /// A job as people write it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobSpec {
@@ -218,6 +222,7 @@ impl JobSpec {
 }
 
 /// A stored job: its spec plus identity and version (for optimistic concurrency).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
     /// Stable id.

@@ -11,6 +11,7 @@ use crate::ids::{AgentId, RunId};
 pub const MAX_RAW_EXCERPT_BYTES: usize = 4096;
 
 /// Outcome of one (target, action).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ResultStatus {
@@ -64,6 +65,7 @@ impl std::str::FromStr for ResultStatus {
 }
 
 /// One (run, target, action index) result; that triple is its idempotency key.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResultRecord {
     /// The run.

@@ -7,6 +7,7 @@ use crate::ids::{JobId, RunId};
 use crate::model::result::ResultStatus;
 
 /// Where a run is in its life.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
@@ -30,6 +31,7 @@ impl RunStatus {
 }
 
 /// What started a run.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunTrigger {
@@ -42,6 +44,7 @@ pub enum RunTrigger {
 }
 
 /// Progress counters of a run; `total` = targets × actions.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunCounters {
     /// Expected results.
@@ -82,6 +85,7 @@ impl RunCounters {
 }
 
 /// One firing of a job.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Run {
     /// Id.
@@ -96,6 +100,10 @@ pub struct Run {
     pub trigger: RunTrigger,
     /// The fire time it stands for (unique per job with the trigger `schedule`).
     pub scheduled_for: DateTime<Utc>,
+    /// When it was created (its results are kept by this day).
+    pub created_at: DateTime<Utc>,
+    /// Past this, its unfinished targets are recorded as timeouts.
+    pub deadline_at: DateTime<Utc>,
     /// When dispatch began.
     pub started_at: Option<DateTime<Utc>>,
     /// When it reached a terminal state.

@@ -15,6 +15,7 @@ pub const MIN_INTERVAL_SECONDS: u64 = 1;
 pub const MAX_INTERVAL_SECONDS: u64 = 366 * 24 * 3600;
 
 /// A job's schedule, as stored and exchanged (`{"type": "cron", ...}`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Schedule {

@@ -9,6 +9,7 @@ use crate::model::ValidationError;
 pub const DEFAULT_SEGMENT: &str = "default";
 
 /// A named network segment: the agents of a segment run the work for targets inside its CIDRs.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Segment {
@@ -16,6 +17,7 @@ pub struct Segment {
     pub name: String,
     /// Address blocks routed to this segment (longest prefix wins across segments).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>, example = json!(["10.1.0.0/16"])))]
     pub cidrs: Vec<IpNet>,
 }
 

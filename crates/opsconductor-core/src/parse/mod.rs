@@ -102,6 +102,7 @@ impl Default for Limits {
 }
 
 /// What a parser made of one output.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ParsedOutput {
     /// Named values (regex `first`, pivoted `lines`, `jsonpath` paths, `kv`).

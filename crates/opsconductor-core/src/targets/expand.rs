@@ -49,6 +49,7 @@ impl GroupResolver for NoGroups {
 
 /// One line of a file (or one entry of an inventory group) that did not parse: reported,
 /// not fatal, so a file with a few bad lines still runs against the good ones.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvalidLine {
     /// The selector's field: `include[2].content` for a file, `include[3].group` for a group.

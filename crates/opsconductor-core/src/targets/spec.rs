@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 ///   "exclude": ["10.0.0.1-10.0.0.9", "printer.example"],
 ///   "allow_large": false, "max_targets": null }
 /// ```
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetSpec {
@@ -62,6 +63,7 @@ impl TargetSpec {
 }
 
 /// One way of selecting targets, tagged by `"type"`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Selector {
@@ -123,6 +125,7 @@ impl Selector {
 ///
 /// Uploads arrive as bytes: decode them with [`super::decode_file_bytes`], which never
 /// fails, so lines that are not text are reported line by line rather than refusing the file.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileSelector {
@@ -176,6 +179,7 @@ impl FileSelector {
 }
 
 /// Layout of an uploaded file.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FileFormat {
@@ -189,6 +193,7 @@ pub enum FileFormat {
 }
 
 /// A CSV column, by header name or by 1-based number (`"ip"`, `2`, or `"2"`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum CsvColumn {

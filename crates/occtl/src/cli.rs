@@ -1,0 +1,240 @@
+//! The command-line grammar (clap derive). Nothing here talks to the controller.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Where the controller's gRPC API listens unless `--server` / `OCCTL_SERVER` says otherwise
+/// (the controller's default `grpc_listen`).
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
+
+/// occtl — drive an OpsConductor controller over its gRPC API.
+#[derive(Debug, Parser)]
+#[command(name = "occtl", version, about, long_about = None)]
+pub struct Cli {
+    /// The controller's gRPC address.
+    #[arg(long, global = true, env = "OCCTL_SERVER", default_value = DEFAULT_SERVER)]
+    pub server: String,
+    /// `human` (tables and sentences) or `json` (one JSON document; `run --watch` writes
+    /// one JSON object per line).
+    #[arg(long, short, global = true, value_enum, default_value_t = Output::Human)]
+    pub output: Output,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output style.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// For people.
+    Human,
+    /// For scripts.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, list, show and delete jobs.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// Start a run of a job now.
+    Run(RunArgs),
+    /// Look at or cancel runs.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// Query results of a run or a job.
+    Results(ResultsArgs),
+    /// Use the controller's command and parser libraries.
+    #[command(subcommand)]
+    Library(LibraryCommand),
+    /// The agents working for the controller.
+    #[command(subcommand)]
+    Agents(AgentsCommand),
+}
+
+/// `occtl jobs …`
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Create a job from a JSON job file.
+    Create {
+        /// The job file (`-` reads standard input).
+        #[arg(long, short = 'f')]
+        file: PathBuf,
+    },
+    /// List jobs by name.
+    List {
+        /// Only jobs whose name or description contains this text.
+        #[arg(long)]
+        text: Option<String>,
+        /// Only jobs with this tag.
+        #[arg(long)]
+        tag: Option<String>,
+        /// Only enabled jobs.
+        #[arg(long, conflicts_with = "disabled")]
+        enabled: bool,
+        /// Only disabled jobs.
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Show one job with its spec.
+    Show {
+        /// Job id.
+        id: String,
+    },
+    /// Delete a job with its runs and results.
+    Delete {
+        /// Job id.
+        id: String,
+        /// Refuse if the job changed since this version was read.
+        #[arg(long)]
+        expected_version: Option<i64>,
+    },
+}
+
+/// `occtl run JOB_ID [--watch]`
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Job id.
+    pub job_id: String,
+    /// Follow the run until it ends, with a live progress line; the exit status is 0 only
+    /// if it completed.
+    #[arg(long, short)]
+    pub watch: bool,
+}
+
+/// `occtl runs …`
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// Show one run with its counters.
+    Show {
+        /// Run id.
+        id: String,
+    },
+    /// Cancel a queued or running run.
+    Cancel {
+        /// Run id.
+        id: String,
+        /// Recorded on the run and its unfinished results.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+/// `occtl results --run ID | --job ID`
+#[derive(Debug, Args)]
+pub struct ResultsArgs {
+    /// Results of this run.
+    #[arg(long, required_unless_present = "job", conflicts_with = "job")]
+    pub run: Option<String>,
+    /// Results of this job's runs, newest run first.
+    #[arg(long)]
+    pub job: Option<String>,
+    /// Only this target.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Only this outcome.
+    #[arg(long, value_enum)]
+    pub status: Option<ResultStatusArg>,
+    /// Started at or after (RFC 3339, e.g. 2026-04-01T00:00:00Z).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Started before (RFC 3339).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// At most this many results.
+    #[arg(long, default_value_t = 1000)]
+    pub limit: u32,
+    /// Table, JSON or CSV (default: table, or JSON with `--output json`).
+    #[arg(long, value_enum)]
+    pub format: Option<ResultsFormat>,
+}
+
+/// A result status on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ResultStatusArg {
+    /// Met its ok criteria.
+    Ok,
+    /// Met warn.
+    Warn,
+    /// Missed its criteria.
+    Fail,
+    /// Could not run.
+    Error,
+    /// Ran out of time.
+    Timeout,
+}
+
+/// How `results` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ResultsFormat {
+    /// Aligned columns.
+    Table,
+    /// One JSON array.
+    Json,
+    /// RFC 4180 CSV with a header row.
+    Csv,
+}
+
+/// `occtl library …`
+#[derive(Debug, Subcommand)]
+pub enum LibraryCommand {
+    /// Validate a job file against the controller's libraries (exit status 1 if invalid).
+    Validate {
+        /// The job file (`-` reads standard input).
+        file: PathBuf,
+    },
+    /// Render a command with params, as an agent would run it (secrets masked).
+    Preview {
+        /// Command id, e.g. `ping.icmp`.
+        command: String,
+        /// A param as `name=value`; the value is read as JSON when it is JSON (`count=5`,
+        /// `verbose=true`) and as text otherwise (`family=ipv4`).
+        #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// Render for this target instead of the `{{ target }}` placeholder.
+        #[arg(long)]
+        target: Option<String>,
+    },
+    /// Run a parser on captured output (exit status 1 if the sample had problems).
+    Parse {
+        /// Parser id from the library, e.g. `ping.stats`.
+        #[arg(required_unless_present = "definition", conflicts_with = "definition")]
+        parser_id: Option<String>,
+        /// A parser definition file to try instead of a library parser.
+        #[arg(long)]
+        definition: Option<PathBuf>,
+        /// The captured output (`-` reads standard input).
+        #[arg(long)]
+        sample: PathBuf,
+    },
+}
+
+/// `occtl agents …`
+#[derive(Debug, Subcommand)]
+pub enum AgentsCommand {
+    /// List enrolled agents with their liveness.
+    List,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn the_grammar_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn results_need_a_run_or_a_job_but_not_both() {
+        assert!(Cli::try_parse_from(["occtl", "results"]).is_err());
+        assert!(Cli::try_parse_from(["occtl", "results", "--run", "a", "--job", "b"]).is_err());
+        let cli =
+            Cli::try_parse_from(["occtl", "-o", "json", "results", "--job", "b"]).expect("parses");
+        assert_eq!(cli.output, Output::Json);
+    }
+}

@@ -1,0 +1,143 @@
+//! The connection to the controller and what every command shares: the clients, the
+//! output style, writing to stdout, and turning a gRPC status into the message the user
+//! sees.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use opsconductor_proto::v1::fleet_service_client::FleetServiceClient;
+use opsconductor_proto::v1::job_service_client::JobServiceClient;
+use opsconductor_proto::v1::library_service_client::LibraryServiceClient;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::cli::Output;
+
+/// Longest wait for the TCP/HTTP2 connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for one unary call (streams are not bounded: a watch lasts a run).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What a command runs with.
+pub struct Ctx {
+    channel: Channel,
+    server: String,
+    /// Human or JSON output.
+    pub output: Output,
+}
+
+impl Ctx {
+    /// Connects to `server` (`http://host:port`; a bare `host:port` gets `http://`).
+    pub async fn connect(server: &str, output: Output) -> anyhow::Result<Self> {
+        let url = if server.contains("://") {
+            server.to_owned()
+        } else {
+            format!("http://{server}")
+        };
+        let endpoint = Endpoint::from_shared(url.clone())
+            .with_context(|| format!("{server:?} is not a server address"))?
+            .connect_timeout(CONNECT_TIMEOUT);
+        let channel = endpoint
+            .connect()
+            .await
+            .with_context(|| format!("cannot reach the controller at {url}"))?;
+        Ok(Self {
+            channel,
+            server: url,
+            output,
+        })
+    }
+
+    /// `JobService`.
+    pub fn jobs(&self) -> JobServiceClient<Channel> {
+        JobServiceClient::new(self.channel.clone())
+    }
+
+    /// `LibraryService`.
+    pub fn library(&self) -> LibraryServiceClient<Channel> {
+        LibraryServiceClient::new(self.channel.clone())
+    }
+
+    /// `FleetService`.
+    pub fn fleet(&self) -> FleetServiceClient<Channel> {
+        FleetServiceClient::new(self.channel.clone())
+    }
+
+    /// Whether scripts are reading.
+    pub fn json(&self) -> bool {
+        self.output == Output::Json
+    }
+
+    /// The server error as the user should read it.
+    pub fn failed(&self, status: &tonic::Status) -> anyhow::Error {
+        server_error(&self.server, status)
+    }
+}
+
+/// A unary request with the call deadline set.
+pub fn call<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(CALL_TIMEOUT);
+    request
+}
+
+/// The server's own message; transport failures say which server could not be reached.
+pub fn server_error(server: &str, status: &tonic::Status) -> anyhow::Error {
+    use tonic::Code;
+    match status.code() {
+        Code::Unavailable | Code::Unknown if status.message().contains("transport") => {
+            anyhow::anyhow!(
+                "cannot reach the controller at {server}: {}",
+                status.message()
+            )
+        }
+        Code::DeadlineExceeded => anyhow::anyhow!("the controller did not answer in time"),
+        _ => anyhow::anyhow!("{}", status.message()),
+    }
+}
+
+/// Writes `text` to stdout as is. A closed pipe (`occtl … | head`) is not an error.
+pub fn print(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// Writes one line to stdout.
+pub fn println(line: &str) -> anyhow::Result<()> {
+    print(&format!("{line}\n"))
+}
+
+/// Writes `value` as pretty JSON and a newline.
+pub fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
+    println(&serde_json::to_string_pretty(value)?)
+}
+
+/// Most bytes read from a file or stdin: job files and samples are small; this keeps a
+/// wrong path (a disk image) from eating memory.
+const MAX_INPUT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A file's text, or standard input for `-`.
+pub fn read_input(path: &Path) -> anyhow::Result<String> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    let name = if path == Path::new("-") {
+        std::io::stdin()
+            .take(MAX_INPUT_BYTES + 1)
+            .read_to_string(&mut text)
+            .context("reading standard input")?;
+        "standard input".to_owned()
+    } else {
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_INPUT_BYTES + 1).read_to_string(&mut text))
+            .with_context(|| format!("reading {}", path.display()))?;
+        path.display().to_string()
+    };
+    if text.len() as u64 > MAX_INPUT_BYTES {
+        anyhow::bail!("{name} is larger than {MAX_INPUT_BYTES} bytes");
+    }
+    Ok(text)
+}

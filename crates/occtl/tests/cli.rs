@@ -1,0 +1,594 @@
+//! `occtl` run as a user runs it, against a real controller (port 0, a fresh PostgreSQL
+//! database, a private slice of the local RabbitMQ). No agent runs, so runs stay queued
+//! until a test cancels them; cancelled targets become `error` results, which is what the
+//! results commands read back.
+
+// Helpers outside #[test] functions are not covered by clippy.toml's allow-unwrap-in-tests.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use opsconductor_controller::{Controller, ControllerConfig};
+use opsconductor_core::ids::JobId;
+use opsconductor_core::model::{DEFAULT_SEGMENT, RunStatus};
+use opsconductor_queue::{QueueConfig, delete_topology};
+use opsconductor_store::PgStore;
+use opsconductor_store::testing::{TestDb, fresh_database};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Generous bound for what should take a few seconds.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// One test's queue names on the real broker, deleted on drop.
+struct TestBroker {
+    config: QueueConfig,
+}
+
+impl TestBroker {
+    fn new() -> Self {
+        let url = std::env::var("OPSCONDUCTOR_TEST_AMQP_URL")
+            .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned());
+        Self {
+            config: QueueConfig {
+                url,
+                prefix: format!("oct-occtl-{}", uuid::Uuid::new_v4().simple()),
+                connect_timeout: Duration::from_secs(5),
+                ..QueueConfig::default()
+            },
+        }
+    }
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        let config = self.config.clone();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(delete_topology(&config, &[DEFAULT_SEGMENT]))
+        })
+        .join();
+    }
+}
+
+/// A controller serving in the background, and a scratch directory for job files.
+struct App {
+    server: String,
+    store: PgStore,
+    dir: tempfile::TempDir,
+    shutdown: CancellationToken,
+    handle: JoinHandle<anyhow::Result<()>>,
+    _db: TestDb,
+    _broker: TestBroker,
+}
+
+impl App {
+    async fn start() -> Self {
+        let (store, db) = fresh_database().await;
+        let broker = TestBroker::new();
+        let config = ControllerConfig {
+            database_url: db.url().to_owned(),
+            database_max_connections: 6,
+            grpc_listen: "127.0.0.1:0".parse().unwrap(),
+            http_listen: "127.0.0.1:0".parse().unwrap(),
+            libraries_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../libraries"),
+            queue: broker.config.clone(),
+            ..ControllerConfig::default()
+        };
+        let controller = Controller::build(config).await.unwrap();
+        let server = format!("http://{}", controller.grpc_addr());
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(controller.run_until_stopped(shutdown.clone()));
+        Self {
+            server,
+            store,
+            dir: tempfile::tempdir().unwrap(),
+            shutdown,
+            handle,
+            _db: db,
+            _broker: broker,
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_occtl"));
+        cmd.arg("--server")
+            .arg(&self.server)
+            .args(args)
+            .env_remove("OCCTL_SERVER")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// Runs occtl to the end.
+    async fn occtl(&self, args: &[&str]) -> Output {
+        tokio::time::timeout(WAIT, self.command(args).output())
+            .await
+            .unwrap_or_else(|_| panic!("occtl {args:?} ends in time"))
+            .unwrap()
+    }
+
+    /// Runs occtl, asserting it succeeds; its stdout.
+    async fn ok(&self, args: &[&str]) -> String {
+        let out = self.occtl(args).await;
+        assert!(
+            out.status.success(),
+            "occtl {args:?} failed: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    /// Runs occtl with `--output json`, asserting it succeeds; its stdout as JSON.
+    async fn json(&self, args: &[&str]) -> Value {
+        let args: Vec<&str> = ["--output", "json"].iter().chain(args).copied().collect();
+        let out = self.ok(&args).await;
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    }
+
+    /// Writes `value` as a file in the scratch directory; its path.
+    fn file(&self, name: &str, contents: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(WAIT, self.handle)
+            .await
+            .expect("controller stops in time")
+            .expect("controller task does not panic")
+            .expect("controller stops cleanly");
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A manual job pinging 127.0.0.1.
+fn job(name: &str) -> Value {
+    json!({
+        "name": name,
+        "tags": ["cli"],
+        "schedule": {"type": "manual"},
+        "targets": {"include": [{"type": "hosts", "hosts": ["127.0.0.1"]}]},
+        "actions": [{"command": "ping.icmp", "params": {"count": 2}}],
+    })
+}
+
+/// Polls `condition` every 50 ms until it holds; panics naming `what` after [`WAIT`].
+async fn wait_for<F, Fut, T>(what: &str, mut condition: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(value) = condition().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn id_in(line: &str, after: &str) -> String {
+    line.split(after)
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no id after {after:?} in {line:?}"))
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn occtl_creates_lists_shows_and_deletes_jobs() {
+    let app = App::start().await;
+
+    let file = app.file("ping.json", &job("ping loopback").to_string());
+    let out = app.ok(&["jobs", "create", "-f", &file]).await;
+    assert!(out.starts_with("created job "), "{out}");
+    assert!(out.contains("\"ping loopback\" (version 1)"), "{out}");
+    let id = id_in(&out, "created job ");
+
+    let other = app.file("other.json", &job("another ping").to_string());
+    let created = app.json(&["jobs", "create", "-f", &other]).await;
+    assert_eq!(created["name"], "another ping");
+    assert_eq!(created["version"], 1);
+    assert_eq!(created["spec"]["actions"][0]["params"]["count"], 2);
+
+    let table = app.ok(&["jobs", "list"]).await;
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(lines[0].starts_with("ID"), "{table}");
+    assert!(lines[0].contains("NAME") && lines[0].contains("LAST RUN"));
+    assert!(lines[1].contains("another ping") && lines[1].contains("manual"));
+    assert!(lines[2].starts_with(&id) && lines[2].contains("ping loopback"));
+
+    let listed = app.json(&["jobs", "list", "--text", "loopback"]).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert_eq!(listed[0]["last_run"], Value::Null);
+    assert_eq!(app.json(&["jobs", "list", "--disabled"]).await, json!([]));
+
+    let shown = app.ok(&["jobs", "show", &id]).await;
+    assert!(shown.contains("name:     ping loopback"), "{shown}");
+    assert!(shown.contains("schedule: manual"), "{shown}");
+    assert!(shown.contains("\"command\": \"ping.icmp\""), "{shown}");
+    let shown = app.json(&["jobs", "show", &id]).await;
+    assert_eq!(shown["id"], id.as_str());
+    assert_eq!(shown["tags"], json!(["cli"]));
+
+    // The server's refusals are printed as they are, with a failing exit status.
+    let mut bad = job("bad");
+    bad["actions"][0]["params"]["count"] = json!(0);
+    let bad_file = app.file("bad.json", &bad.to_string());
+    let out = app.occtl(&["jobs", "create", "-f", &bad_file]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("actions[0].params.count"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = app.occtl(&["jobs", "create", "-f", &file]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("already exists"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = app
+        .occtl(&["jobs", "delete", &id, "--expected-version", "7"])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("version"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = app.ok(&["jobs", "delete", &id]).await;
+    assert_eq!(out.trim(), format!("deleted job {id}"));
+    let out = app.occtl(&["jobs", "show", &id]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).starts_with("error: "),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("not found"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = app.occtl(&["jobs", "show", "not-an-id"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("not a UUID"),
+        "{}",
+        text(&out.stderr)
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn occtl_runs_a_job_watches_it_to_the_end_and_reads_its_results() {
+    let app = App::start().await;
+    let file = app.file("ping.json", &job("watched").to_string());
+    let job_id = app.json(&["jobs", "create", "-f", &file]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A plain run: started, shown, cancelled.
+    let out = app.ok(&["run", &job_id]).await;
+    assert!(out.starts_with("started run "), "{out}");
+    assert!(out.contains("(1 expected results)"), "{out}");
+    let first_run = id_in(&out, "started run ");
+    let shown = app.ok(&["runs", "show", &first_run]).await;
+    assert!(shown.contains("status:   queued"), "{shown}");
+    assert!(shown.contains("0/1 done"), "{shown}");
+    let cancelled = app
+        .json(&["runs", "cancel", &first_run, "--reason", "first is enough"])
+        .await;
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["reason"], "first is enough");
+
+    // --watch with JSON: one object per line until the run ends.
+    let mut child = app
+        .command(&["--output", "json", "run", &job_id, "--watch"])
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(WAIT, lines.next_line())
+        .await
+        .expect("first progress line in time")
+        .unwrap()
+        .expect("a progress line");
+    let first: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(first["status"], "queued");
+    assert_eq!(first["counters"]["total"], 1);
+    let watched_run = first["id"].as_str().unwrap().to_owned();
+    app.ok(&["runs", "cancel", &watched_run, "--reason", "seen enough"])
+        .await;
+    let mut last = first;
+    while let Some(line) = tokio::time::timeout(WAIT, lines.next_line())
+        .await
+        .expect("the watch ends in time")
+        .unwrap()
+    {
+        last = serde_json::from_str(&line).unwrap();
+    }
+    assert_eq!(last["status"], "cancelled");
+    assert_eq!(last["counters"]["error"], 1);
+    let status = tokio::time::timeout(WAIT, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "a cancelled run is not a success");
+
+    // --watch for people: progress lines on stderr, the end on stdout.
+    let mut child = app.command(&["run", &job_id, "--watch"]).spawn().unwrap();
+    let mut progress = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = tokio::time::timeout(WAIT, progress.next_line())
+        .await
+        .expect("first progress line in time")
+        .unwrap()
+        .expect("a progress line");
+    assert!(
+        first.starts_with("queued     [------------------------] 0/1 done  ok 0"),
+        "{first}"
+    );
+    let job: JobId = job_id.parse().unwrap();
+    let store = app.store.clone();
+    let third_run = wait_for("the third run", || {
+        let store = store.clone();
+        async move {
+            let runs = store.runs_of_job(job).await.unwrap();
+            runs.into_iter()
+                .find(|r| r.status == RunStatus::Queued)
+                .map(|r| r.id.to_string())
+        }
+    })
+    .await;
+    app.ok(&["runs", "cancel", &third_run]).await;
+    let mut last_progress = first;
+    while let Some(line) = tokio::time::timeout(WAIT, progress.next_line())
+        .await
+        .expect("the watch ends in time")
+        .unwrap()
+    {
+        last_progress = line;
+    }
+    assert!(
+        last_progress.starts_with("cancelled  [########################] 1/1 done"),
+        "{last_progress}"
+    );
+    let out = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .expect("the watch ends in time")
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        stdout.trim(),
+        format!(
+            "run {third_run} cancelled: 1/1 done  ok 0  warn 0  fail 0  error 1  timeout 0 \
+             (cancelled by a user)"
+        )
+    );
+
+    // Results of one run, as a table, JSON and CSV.
+    let table = app.ok(&["results", "--run", &watched_run]).await;
+    let rows: Vec<&str> = table.lines().collect();
+    assert_eq!(rows.len(), 2, "{table}");
+    assert!(rows[0].starts_with("STARTED") && rows[0].contains("TARGET"));
+    assert!(
+        rows[1].contains("127.0.0.1") && rows[1].contains("error"),
+        "{table}"
+    );
+    assert!(rows[1].contains("run cancelled: seen enough"), "{table}");
+    let results = app.json(&["results", "--run", &watched_run]).await;
+    assert_eq!(results.as_array().unwrap().len(), 1, "{results}");
+    assert_eq!(results[0]["status"], "error");
+    assert_eq!(results[0]["target"], "127.0.0.1");
+    assert_eq!(results[0]["job_id"], job_id.as_str());
+    let csv = app
+        .ok(&["results", "--run", &watched_run, "--format", "csv"])
+        .await;
+    let records: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(records.len(), 2, "{csv}");
+    assert!(records[0].starts_with("run_id,job_id,target,action_index,status"));
+    assert!(records[1].starts_with(&format!("{watched_run},{job_id},127.0.0.1,0,error,")));
+
+    // Results of the job: all three runs, filtered by status and capped by --limit.
+    let all = app.json(&["results", "--job", &job_id]).await;
+    assert_eq!(all.as_array().unwrap().len(), 3, "{all}");
+    let ok = app
+        .json(&["results", "--job", &job_id, "--status", "ok"])
+        .await;
+    assert_eq!(ok, json!([]));
+    let capped = app
+        .json(&["results", "--job", &job_id, "--limit", "2"])
+        .await;
+    assert_eq!(capped.as_array().unwrap().len(), 2);
+    let out = app
+        .occtl(&["results", "--job", &job_id, "--from", "yesterday"])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--from"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let listed = app.json(&["jobs", "list"]).await;
+    assert_eq!(listed[0]["last_run"]["id"], third_run.as_str());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn occtl_validates_previews_and_parses_with_the_controllers_libraries() {
+    let app = App::start().await;
+
+    let good = app.file("good.json", &job("good").to_string());
+    let out = app.ok(&["library", "validate", &good]).await;
+    assert_eq!(out.trim(), format!("{good}: valid"));
+    let mut bad = job("");
+    bad["actions"][0]["params"]["count"] = json!(0);
+    let bad = app.file("bad.json", &bad.to_string());
+    let out = app.occtl(&["library", "validate", &bad]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with(&format!("{bad}: 2 problems")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  name: "), "{stdout}");
+    assert!(stdout.contains("  actions[0].params.count: "), "{stdout}");
+    let out = app
+        .occtl(&["--output", "json", "library", "validate", &bad])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["valid"], false);
+    assert_eq!(answer["errors"].as_array().unwrap().len(), 2);
+    let broken = app.file("broken.json", "{\"name\": ");
+    let out = app.occtl(&["library", "validate", &broken]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("1 problem\n"),
+        "{}",
+        text(&out.stdout)
+    );
+    // Validation stores nothing.
+    assert_eq!(app.json(&["jobs", "list"]).await, json!([]));
+
+    let out = app
+        .ok(&[
+            "library",
+            "preview",
+            "ping.icmp",
+            "--param",
+            "count=5",
+            "-p",
+            "family=ipv4",
+            "--target",
+            "192.0.2.1",
+        ])
+        .await;
+    assert!(out.starts_with("ping -4 -c 5 "), "{out}");
+    assert!(out.trim_end().ends_with(" 192.0.2.1"), "{out}");
+    let preview = app.json(&["library", "preview", "ping.icmp"]).await;
+    assert_eq!(preview["kind"], "ping");
+    assert_eq!(preview["params"]["count"], 3);
+    assert!(preview["text"].as_str().unwrap().ends_with("{{ target }}"));
+    let out = app
+        .occtl(&["library", "preview", "ping.icmp", "--param", "count=many"])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("count"), "{}", text(&out.stderr));
+
+    let sample = app.file(
+        "ping.txt",
+        "3 packets transmitted, 3 received, 0% packet loss, time 2003ms\n\
+         rtt min/avg/max/mdev = 0.030/0.042/0.055/0.010 ms\n",
+    );
+    let out = app
+        .ok(&["library", "parse", "ping.stats", "--sample", &sample])
+        .await;
+    assert!(out.starts_with("fields:\n"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.trim_start().starts_with("sent") && l.trim_end().ends_with(" 3")),
+        "{out}"
+    );
+    let parsed = app
+        .json(&["library", "parse", "ping.stats", "--sample", &sample])
+        .await;
+    assert_eq!(parsed["fields"]["received"], 3);
+    assert_eq!(parsed["fields"]["rtt_avg_ms"], 0.042);
+    assert_eq!(parsed["errors"], json!([]));
+    let definition = app.file(
+        "kv.json",
+        &json!({
+            "id": "test.load", "name": "load",
+            "extract": {"type": "regex", "pattern": "load=(?P<load>[0-9.]+)", "mode": "first"},
+            "fields": {"load": {"from": "load", "type": "float"}}
+        })
+        .to_string(),
+    );
+    let load = app.file("load.txt", "cpu load=0.75\n");
+    let parsed = app
+        .json(&[
+            "library",
+            "parse",
+            "--definition",
+            &definition,
+            "--sample",
+            &load,
+        ])
+        .await;
+    assert_eq!(parsed["fields"]["load"], 0.75);
+    let out = app
+        .occtl(&["library", "parse", "nope.parser", "--sample", &sample])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("nope.parser"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    assert_eq!(app.ok(&["agents", "list"]).await.trim(), "no agents");
+    assert_eq!(app.json(&["agents", "list"]).await, json!([]));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn occtl_says_which_server_it_cannot_reach() {
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = format!("http://127.0.0.1:{port}");
+    let out = tokio::time::timeout(
+        WAIT,
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_occtl"))
+            .env("OCCTL_SERVER", &server)
+            .args(["jobs", "list"])
+            .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot reach the controller at {server}")),
+        "{stderr}"
+    );
+    // Usage errors are clap's, with its exit status.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_occtl"))
+        .args(["results"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

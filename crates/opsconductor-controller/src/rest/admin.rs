@@ -1,0 +1,298 @@
+//! The fleet and the controller itself: segments, agents, enrollment tokens, settings,
+//! liveness and readiness.
+
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::http::StatusCode;
+use axum::http::header::ETAG;
+use axum::response::{IntoResponse, Response};
+use opsconductor_core::ids::AgentId;
+use opsconductor_core::model::Segment;
+use opsconductor_store::AgentRecord;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::extract::{JsonBody, etag, if_match_version};
+use super::{ApiState, Problem, json_response, path_id};
+use crate::error::ControllerError;
+use crate::settings::Settings;
+
+type ApiResult = Result<Response, ControllerError>;
+
+/// Longest enrollment token life an admin may ask for.
+const MAX_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "Alive", body = String, content_type = "text/plain")))]
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness.
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    pub status: String,
+    /// PostgreSQL answers.
+    pub database: bool,
+}
+
+/// Readiness: the database answers (503 otherwise, so a load balancer skips this replica).
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
+pub async fn readyz(State(state): State<ApiState>) -> Response {
+    let database = state.api.store().ping().await.is_ok();
+    let (status, text) = if database {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not_ready")
+    };
+    json_response(
+        status,
+        Readiness {
+            status: text.to_owned(),
+            database,
+        },
+    )
+}
+
+/// Every segment with its CIDRs.
+#[utoipa::path(get, path = "/api/v1/segments", tag = "fleet",
+    responses((status = 200, body = Vec<Segment>)))]
+pub async fn list_segments(State(state): State<ApiState>) -> ApiResult {
+    Ok(json_response(
+        StatusCode::OK,
+        state.api.store().list_segments().await?,
+    ))
+}
+
+/// One segment.
+#[utoipa::path(get, path = "/api/v1/segments/{name}", tag = "fleet",
+    params(("name" = String, Path, description = "Segment name")),
+    responses((status = 200, body = Segment),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn get_segment(State(state): State<ApiState>, Path(name): Path<String>) -> ApiResult {
+    let segment = state
+        .api
+        .store()
+        .list_segments()
+        .await?
+        .into_iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| ControllerError::NotFound(format!("segment {name:?}")))?;
+    Ok(json_response(StatusCode::OK, segment))
+}
+
+/// A segment's address blocks.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentBody {
+    /// CIDRs routed to this segment's agents (longest prefix wins).
+    #[schema(value_type = Vec<String>)]
+    pub cidrs: Vec<ipnet::IpNet>,
+}
+
+/// Creates a segment or replaces its CIDRs.
+#[utoipa::path(put, path = "/api/v1/segments/{name}", tag = "fleet",
+    params(("name" = String, Path, description = "Segment name")),
+    request_body = SegmentBody,
+    responses((status = 200, body = Segment),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn put_segment(
+    State(state): State<ApiState>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<SegmentBody>,
+) -> ApiResult {
+    if body.cidrs.len() > 10_000 {
+        return Err(ControllerError::field("cidrs", "at most 10000 CIDRs"));
+    }
+    let segment = Segment::new(name, body.cidrs)?;
+    state.api.store().upsert_segment(&segment).await?;
+    Ok(json_response(StatusCode::OK, segment))
+}
+
+/// Deletes a segment no agent or enrollment token uses.
+#[utoipa::path(delete, path = "/api/v1/segments/{name}", tag = "fleet",
+    params(("name" = String, Path, description = "Segment name")),
+    responses((status = 204, description = "Deleted"),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn delete_segment(State(state): State<ApiState>, Path(name): Path<String>) -> ApiResult {
+    state.api.store().delete_segment(&name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// An agent as the API shows it (never its secret).
+#[derive(Serialize, ToSchema)]
+pub struct AgentView {
+    /// Id.
+    pub id: AgentId,
+    /// Name it registered with.
+    pub name: String,
+    /// Its segment.
+    pub segment: String,
+    /// Agent version.
+    pub version: String,
+    /// Action kinds it runs.
+    pub capabilities: Vec<String>,
+    /// Enrollment time.
+    pub registered_at: chrono::DateTime<chrono::Utc>,
+    /// Last heartbeat or message.
+    pub last_seen_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Has an open session and heartbeats on time.
+    pub online: bool,
+    /// Its last heartbeat (load, work in flight, buffer).
+    #[schema(value_type = Option<Object>)]
+    pub heartbeat: Option<serde_json::Value>,
+}
+
+impl From<AgentRecord> for AgentView {
+    fn from(a: AgentRecord) -> Self {
+        Self {
+            id: a.id,
+            name: a.name,
+            segment: a.segment,
+            version: a.version,
+            capabilities: a.capabilities,
+            registered_at: a.registered_at,
+            last_seen_at: a.last_seen_at,
+            online: a.online,
+            heartbeat: a.heartbeat,
+        }
+    }
+}
+
+/// Every agent with liveness and its last heartbeat.
+#[utoipa::path(get, path = "/api/v1/agents", tag = "fleet",
+    responses((status = 200, body = Vec<AgentView>)))]
+pub async fn list_agents(State(state): State<ApiState>) -> ApiResult {
+    let agents: Vec<AgentView> = state
+        .api
+        .list_agents()
+        .await?
+        .into_iter()
+        .map(AgentView::from)
+        .collect();
+    Ok(json_response(StatusCode::OK, agents))
+}
+
+/// One agent.
+#[utoipa::path(get, path = "/api/v1/agents/{id}", tag = "fleet",
+    params(("id" = String, Path, description = "Agent id")),
+    responses((status = 200, body = AgentView),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn get_agent(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult {
+    let id: AgentId = path_id("agent", &id)?;
+    let agent = state
+        .api
+        .list_agents()
+        .await?
+        .into_iter()
+        .find(|a| a.id == id)
+        .ok_or_else(|| ControllerError::NotFound(format!("agent {id}")))?;
+    Ok(json_response(StatusCode::OK, AgentView::from(agent)))
+}
+
+/// An enrollment token request.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    /// The segment agents enrolling with it join.
+    pub segment: String,
+    /// Life of the token in seconds (default one day, at most 30 days).
+    #[serde(default = "default_token_ttl_seconds")]
+    #[schema(minimum = 1, maximum = 2592000)]
+    pub ttl_seconds: u64,
+}
+
+fn default_token_ttl_seconds() -> u64 {
+    24 * 3600
+}
+
+/// A one-time enrollment token, shown once.
+#[derive(Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// The token: give it to one agent.
+    pub token: String,
+    /// Its segment.
+    pub segment: String,
+    /// Its life in seconds.
+    pub ttl_seconds: u64,
+}
+
+/// Creates a one-time enrollment token for a segment.
+#[utoipa::path(post, path = "/api/v1/enrollment-tokens", tag = "fleet",
+    request_body = TokenRequest,
+    responses((status = 201, body = TokenResponse),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn create_enrollment_token(
+    State(state): State<ApiState>,
+    JsonBody(body): JsonBody<TokenRequest>,
+) -> ApiResult {
+    let ttl = Duration::from_secs(body.ttl_seconds);
+    if ttl.is_zero() || ttl > MAX_TOKEN_TTL {
+        return Err(ControllerError::field(
+            "ttl_seconds",
+            format!("must be between 1 and {}", MAX_TOKEN_TTL.as_secs()),
+        ));
+    }
+    let token = state
+        .api
+        .store()
+        .create_enrollment_token(&body.segment, ttl)
+        .await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        TokenResponse {
+            token,
+            segment: body.segment,
+            ttl_seconds: body.ttl_seconds,
+        },
+    ))
+}
+
+/// The current settings (defaults until first written); the `ETag` is their version.
+#[utoipa::path(get, path = "/api/v1/settings", tag = "settings",
+    responses((status = 200, body = Settings)))]
+pub async fn get_settings(State(state): State<ApiState>) -> ApiResult {
+    let stored = state.api.store().get_settings().await?;
+    let (version, settings) = match stored {
+        Some(s) => (s.version, Settings::from_document(s.document)),
+        None => (0, Settings::default()),
+    };
+    let mut response = json_response(StatusCode::OK, settings);
+    response.headers_mut().insert(ETAG, etag(version));
+    Ok(response)
+}
+
+/// Replaces the settings; `If-Match` makes it conditional.
+#[utoipa::path(put, path = "/api/v1/settings", tag = "settings", request_body = Settings,
+    params(("If-Match" = Option<String>, Header, description = "ETag from the read", nullable = false, pattern = r#"^(\*|(W/)?"[0-9]{1,18}")$"#)),
+    responses((status = 200, body = Settings),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn put_settings(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    JsonBody(settings): JsonBody<Settings>,
+) -> ApiResult {
+    settings.validate()?;
+    let expected = if_match_version(&headers)?;
+    let document =
+        serde_json::to_value(&settings).map_err(|e| ControllerError::Internal(e.to_string()))?;
+    let stored = state
+        .api
+        .store()
+        .put_settings(expected, &document)
+        .await
+        .map_err(|e| match e {
+            opsconductor_store::StoreError::Conflict { message } => {
+                ControllerError::PreconditionFailed(message)
+            }
+            other => other.into(),
+        })?;
+    let mut response = json_response(StatusCode::OK, settings);
+    response.headers_mut().insert(ETAG, etag(stored.version));
+    Ok(response)
+}

@@ -1,0 +1,308 @@
+//! The REST API under `/api/v1`, documented by the OpenAPI 3.1 document it generates
+//! (`/api/openapi.json`, browsable at `/api/docs` from the binary, no CDN).
+//!
+//! Handlers are thin: they read the request with the [`extract`] extractors (errors name
+//! the field) and call [`crate::api::Api`], which gRPC calls too. Every error is
+//! `application/problem+json` (RFC 9457) with a list of field errors where there are
+//! some; [`extract::problem_responses`] makes sure of it for the errors axum itself
+//! answers. Versioned resources carry an `ETag`; `If-Match` makes an update or delete
+//! conditional (412 when someone else changed it first).
+//!
+//! - [`jobs`]: jobs, runs, results, exports and time series.
+//! - [`library`]: the libraries, command preview, parser test, target preview, templates.
+//! - [`admin`]: segments, agents, enrollment tokens, settings, health.
+
+pub mod admin;
+pub mod extract;
+pub mod jobs;
+pub mod library;
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use opsconductor_core::ids::{JobId, RunId};
+use opsconductor_core::model::{Job, ResultRecord, Run};
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::api::Api;
+use crate::error::ControllerError;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The client API.
+    pub api: Api,
+}
+
+/// The REST router with the OpenAPI document and docs page, mounted at the root.
+pub fn router(state: ApiState) -> Router {
+    let api = Router::new()
+        .route("/healthz", get(admin::healthz))
+        .route("/readyz", get(admin::readyz))
+        .route("/api/v1/jobs", get(jobs::list_jobs).post(jobs::create_job))
+        .route("/api/v1/jobs/validate", post(jobs::validate_job))
+        .route("/api/v1/jobs/bulk", post(jobs::bulk_jobs))
+        .route(
+            "/api/v1/jobs/{id}",
+            get(jobs::get_job)
+                .put(jobs::update_job)
+                .delete(jobs::delete_job),
+        )
+        .route("/api/v1/jobs/{id}/clone", post(jobs::clone_job))
+        .route("/api/v1/jobs/{id}/enable", post(jobs::enable_job))
+        .route("/api/v1/jobs/{id}/disable", post(jobs::disable_job))
+        .route("/api/v1/jobs/{id}/runs", post(jobs::run_job))
+        .route("/api/v1/jobs/{id}/series", get(jobs::job_series))
+        .route("/api/v1/runs", get(jobs::list_runs))
+        .route("/api/v1/runs/{id}", get(jobs::get_run))
+        .route("/api/v1/runs/{id}/cancel", post(jobs::cancel_run))
+        .route("/api/v1/results", get(jobs::query_results))
+        .route("/api/v1/results/export", get(jobs::export_results))
+        .route("/api/v1/library/commands", get(library::list_commands))
+        .route("/api/v1/library/commands/{id}", get(library::get_command))
+        .route("/api/v1/library/parsers", get(library::list_parsers))
+        .route(
+            "/api/v1/library/target-sources",
+            get(library::list_target_sources),
+        )
+        .route("/api/v1/library/preview", post(library::preview_command))
+        .route("/api/v1/library/parsers/test", post(library::test_parser))
+        .route("/api/v1/library/dry-run", post(library::dry_run))
+        .route("/api/v1/targets/preview", post(library::preview_targets))
+        .route(
+            "/api/v1/templates",
+            get(library::list_templates).post(library::save_template),
+        )
+        .route("/api/v1/templates/import", post(library::import_template))
+        .route(
+            "/api/v1/templates/{id}",
+            get(library::get_template).delete(library::delete_template),
+        )
+        .route(
+            "/api/v1/templates/{id}/export",
+            get(library::export_template),
+        )
+        .route("/api/v1/segments", get(admin::list_segments))
+        .route(
+            "/api/v1/segments/{name}",
+            get(admin::get_segment)
+                .put(admin::put_segment)
+                .delete(admin::delete_segment),
+        )
+        .route("/api/v1/agents", get(admin::list_agents))
+        .route("/api/v1/agents/{id}", get(admin::get_agent))
+        .route(
+            "/api/v1/enrollment-tokens",
+            post(admin::create_enrollment_token),
+        )
+        .route(
+            "/api/v1/settings",
+            get(admin::get_settings).put(admin::put_settings),
+        )
+        .fallback(|| async { ControllerError::NotFound("route".to_owned()) })
+        .with_state(state);
+    api.merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi()))
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(extract::problem_responses))
+}
+
+/// The OpenAPI document of this API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "OpsConductor API",
+        description = "Jobs, runs, results, libraries and fleet of an OpsConductor controller. \
+            Errors are application/problem+json with a list of field errors. Live progress: \
+            the WebSocket at /api/v1/ws.",
+        version = "1"
+    ),
+    paths(
+        admin::healthz,
+        admin::readyz,
+        jobs::list_jobs,
+        jobs::create_job,
+        jobs::validate_job,
+        jobs::bulk_jobs,
+        jobs::get_job,
+        jobs::update_job,
+        jobs::delete_job,
+        jobs::clone_job,
+        jobs::enable_job,
+        jobs::disable_job,
+        jobs::run_job,
+        jobs::job_series,
+        jobs::list_runs,
+        jobs::get_run,
+        jobs::cancel_run,
+        jobs::query_results,
+        jobs::export_results,
+        library::list_commands,
+        library::get_command,
+        library::list_parsers,
+        library::list_target_sources,
+        library::preview_command,
+        library::test_parser,
+        library::preview_targets,
+        library::list_templates,
+        library::save_template,
+        library::import_template,
+        library::get_template,
+        library::delete_template,
+        library::export_template,
+        admin::list_segments,
+        admin::get_segment,
+        admin::put_segment,
+        admin::delete_segment,
+        admin::list_agents,
+        admin::get_agent,
+        admin::create_enrollment_token,
+        admin::get_settings,
+        admin::put_settings,
+    ),
+    components(schemas(Problem, FieldProblem, jobs::ExportFormat))
+)]
+struct ApiDoc;
+
+/// An error (RFC 9457 problem details).
+#[derive(Serialize, ToSchema)]
+pub struct Problem {
+    /// Always `about:blank`: the status says what kind of problem it is.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The status' reason phrase.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong, in words.
+    pub detail: String,
+    /// One entry per field that broke a rule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldProblem>>,
+}
+
+/// One field's problem.
+#[derive(Serialize, ToSchema)]
+pub struct FieldProblem {
+    /// Path of the field (`actions[0].params.count`); empty for the whole body.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// A stored job. Same fields as a job spec plus identity and version; the `ETag` header
+/// carries the version for `If-Match`.
+#[derive(Serialize, ToSchema)]
+pub struct JobView {
+    /// Stable id.
+    pub id: JobId,
+    /// Increments on every change.
+    pub version: i64,
+    /// Unique name.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Labels.
+    pub tags: Vec<String>,
+    /// Disabled jobs never fire by themselves.
+    pub enabled: bool,
+    /// When it fires.
+    pub schedule: opsconductor_core::model::Schedule,
+    /// What it runs against.
+    pub targets: opsconductor_core::targets::TargetSpec,
+    /// What it runs.
+    pub actions: Vec<opsconductor_core::model::ActionSpec>,
+    /// How it runs.
+    pub options: opsconductor_core::model::JobOptions,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Job> for JobView {
+    fn from(job: Job) -> Self {
+        let s = job.spec;
+        Self {
+            id: job.id,
+            version: job.version,
+            name: s.name,
+            description: s.description,
+            tags: s.tags,
+            enabled: s.enabled,
+            schedule: s.schedule,
+            targets: s.targets,
+            actions: s.actions,
+            options: s.options,
+            created_at: job.created_at,
+            updated_at: job.updated_at,
+        }
+    }
+}
+
+/// A result with its job and run time.
+#[derive(Serialize, ToSchema)]
+pub struct ResultView {
+    /// The result.
+    #[serde(flatten)]
+    pub result: ResultRecord,
+    /// The job of its run.
+    pub job_id: JobId,
+    /// When its run was created.
+    pub run_created_at: DateTime<Utc>,
+}
+
+impl From<opsconductor_store::StoredResult> for ResultView {
+    fn from(r: opsconductor_store::StoredResult) -> Self {
+        Self {
+            result: r.record,
+            job_id: r.job_id,
+            run_created_at: r.run_created_at,
+        }
+    }
+}
+
+/// Counts by key (targets per segment).
+pub type Counts = BTreeMap<String, u64>;
+
+/// A run id in a path.
+pub(crate) fn run_id(text: &str) -> Result<RunId, ControllerError> {
+    path_id("run", text)
+}
+
+/// A job id in a path.
+pub(crate) fn job_id(text: &str) -> Result<JobId, ControllerError> {
+    path_id("job", text)
+}
+
+/// An id in a path; one that does not parse names nothing that exists.
+pub(crate) fn path_id<T: std::str::FromStr>(what: &str, text: &str) -> Result<T, ControllerError> {
+    text.parse()
+        .map_err(|_| ControllerError::NotFound(format!("{what} {text:?}")))
+}
+
+/// A JSON response.
+pub(crate) fn json_response(status: StatusCode, value: impl Serialize) -> Response {
+    match serde_json::to_string(&value) {
+        Ok(body) => (
+            status,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+        Err(e) => ControllerError::Internal(format!("encoding response: {e}")).into_response(),
+    }
+}
+
+/// A run in a response (the core type, documented).
+pub type RunView = Run;
