@@ -330,7 +330,7 @@ impl Api {
             .map_err(stale_version)
     }
 
-    /// Copies a job under a new name (default: "<name> (copy)", numbered if taken). The
+    /// Copies a job under a new name (default: "`<name>` (copy)", numbered if taken). The
     /// copy starts disabled so it does not fire before it is reviewed.
     pub async fn clone_job(&self, id: JobId, name: Option<String>) -> Result<Job, ControllerError> {
         let source = self.store.get_job(id).await?;

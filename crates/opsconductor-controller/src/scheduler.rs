@@ -2,7 +2,7 @@
 //!
 //! Every replica runs [`run`]; the one holding the scheduler lock in PostgreSQL (a
 //! session advisory lock on a connection of its own, see
-//! [`LeaderElection`](opsconductor_store::LeaderElection)) leads, the others try to take the
+//! [`LeaderElection`]) leads, the others try to take the
 //! lock every tick. The leader keeps a [`Timetable`] of the enabled scheduled jobs (reloaded
 //! when the job table changes), asks it what is due at each wake-up — a pure function of
 //! `now`, see [`timetable`] — applies each job's overlap policy and hands the fires to the

@@ -19,7 +19,7 @@
 //! - `results` — idempotent ingest, the shared fill-in of missing results, counters.
 //! - `queries` — results read back: filtered keyset pages and per-job time series.
 //! - `templates`, `settings` — saved job templates and the run-time settings document.
-//! - [`testing`] (feature `testing`) — a fresh, migrated database per test.
+//! - `testing` (feature `testing`) — a fresh, migrated database per test.
 //!
 //! Schema: `migrations/postgres/`, embedded in the binary and applied by
 //! [`PgStore::migrate`].

@@ -269,7 +269,7 @@ pub async fn delete_job(
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct CloneRequest {
-    /// Name of the copy (default: "<name> (copy)").
+    /// Name of the copy (default: "`<name>` (copy)").
     #[serde(default)]
     #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
