@@ -43,6 +43,13 @@ bench-pipeline:
 	$(CARGO) build --release --locked -p opsconductor -p opsconductor-bench
 	target/release/opsconductor-bench
 
+.PHONY: bench-rest
+## The REST benchmark (list and results queries under wrk, 10,000 jobs and 1,000,000
+## results); needs PostgreSQL, RabbitMQ, wrk and psql. Knobs: see bench/src/bin/rest.rs.
+bench-rest:
+	$(CARGO) build --release --locked -p opsconductor -p opsconductor-bench
+	target/release/opsconductor-bench-rest
+
 ## Builds the fuzz targets and runs each briefly (stable toolchain, no sanitizer).
 fuzz-check:
 	scripts/fuzz-smoke.sh

@@ -3,11 +3,9 @@
 //! unknown ids, `WatchRun` to the end of a run, health and reflection (v1 and v1alpha).
 //! No agent runs, so runs stay queued until the test cancels them.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use opsconductor_controller::Controller;
 use opsconductor_proto::v1;
 use opsconductor_proto::v1::agent_service_client::AgentServiceClient;
 use opsconductor_proto::v1::fleet_service_client::FleetServiceClient;
@@ -16,19 +14,15 @@ use opsconductor_proto::v1::library_service_client::LibraryServiceClient;
 use opsconductor_store::PgStore;
 use opsconductor_store::testing::{TestDb, fresh_database};
 use serde_json::{Value, json};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
-use crate::helpers::{TestBroker, WAIT, controller_config};
+use crate::helpers::{RunningController, TestBroker, WAIT, controller_config};
 
 /// A controller serving gRPC on a free port, with its database and broker slice.
 struct GrpcApp {
-    addr: SocketAddr,
+    controller: RunningController,
     store: PgStore,
-    shutdown: CancellationToken,
-    handle: JoinHandle<anyhow::Result<()>>,
     _db: TestDb,
     _broker: TestBroker,
 }
@@ -37,24 +31,17 @@ impl GrpcApp {
     async fn start() -> Self {
         let (store, db) = fresh_database().await;
         let broker = TestBroker::new();
-        let controller = Controller::build(controller_config(&db, &broker))
-            .await
-            .unwrap();
-        let addr = controller.grpc_addr();
-        let shutdown = CancellationToken::new();
-        let handle = tokio::spawn(controller.run_until_stopped(shutdown.clone()));
+        let controller = RunningController::start(controller_config(&db, &broker)).await;
         Self {
-            addr,
+            controller,
             store,
-            shutdown,
-            handle,
             _db: db,
             _broker: broker,
         }
     }
 
     async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.addr))
+        Channel::from_shared(format!("http://{}", self.controller.grpc))
             .unwrap()
             .connect_timeout(WAIT)
             .connect()
@@ -75,12 +62,7 @@ impl GrpcApp {
     }
 
     async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(WAIT, self.handle)
-            .await
-            .expect("controller stops in time")
-            .expect("controller task does not panic")
-            .expect("controller stops cleanly");
+        self.controller.stop().await;
     }
 }
 

@@ -68,8 +68,10 @@ pub fn controller_config(db: &TestDb, broker: &TestBroker) -> ControllerConfig {
 
 /// A controller serving in a background task.
 pub struct RunningController {
-    /// Where its REST API listens.
+    /// Where its REST API and WebSocket listen.
     pub http: std::net::SocketAddr,
+    /// Where its gRPC services (agents and clients) listen.
+    pub grpc: std::net::SocketAddr,
     shutdown: CancellationToken,
     scheduler: SchedulerHandle,
     handle: JoinHandle<anyhow::Result<()>>,
@@ -79,11 +81,12 @@ impl RunningController {
     pub async fn start(config: ControllerConfig) -> Self {
         let controller = Controller::build(config).await.unwrap();
         let scheduler = controller.scheduler();
-        let http = controller.http_addr();
+        let (http, grpc) = (controller.http_addr(), controller.grpc_addr());
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(controller.run_until_stopped(shutdown.clone()));
         Self {
             http,
+            grpc,
             shutdown,
             scheduler,
             handle,

@@ -31,49 +31,12 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{WebSocketStream, client_async};
 
-use opsconductor_controller::Controller;
 use opsconductor_controller::events::{EventBus, PROGRESS_INTERVAL, run_progress_pump};
 use opsconductor_controller::ws::{self, WsState};
-use opsconductor_store::testing::TestDb;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{TestBroker, WAIT, controller_config};
-
-/// A controller serving in a background task, with the addresses clients need.
-struct Served {
-    http: SocketAddr,
-    grpc: SocketAddr,
-    shutdown: CancellationToken,
-    handle: JoinHandle<anyhow::Result<()>>,
-}
-
-impl Served {
-    async fn start(db: &TestDb, broker: &TestBroker) -> Self {
-        let controller = Controller::build(controller_config(db, broker))
-            .await
-            .unwrap();
-        let (http, grpc) = (controller.http_addr(), controller.grpc_addr());
-        let shutdown = CancellationToken::new();
-        let handle = tokio::spawn(controller.run_until_stopped(shutdown.clone()));
-        Self {
-            http,
-            grpc,
-            shutdown,
-            handle,
-        }
-    }
-
-    /// Stops it; open WebSockets are closed by the shutdown, not waited for.
-    async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(WAIT, self.handle)
-            .await
-            .expect("controller stops in time")
-            .expect("controller task does not panic")
-            .expect("controller stops cleanly");
-    }
-}
+use crate::helpers::{RunningController, TestBroker, WAIT, controller_config};
 
 /// A WebSocket client of `/api/v1/ws` that keeps every message it received.
 struct WsClient {
@@ -326,7 +289,7 @@ async fn queued_run(store: &PgStore, count: usize) -> (RunId, ChunkRecord) {
 async fn a_subscribed_run_streams_rising_progress_and_its_results_until_it_completes() {
     let (store, db) = fresh_database().await;
     let broker = TestBroker::new();
-    let controller = Served::start(&db, &broker).await;
+    let controller = RunningController::start(controller_config(&db, &broker)).await;
     let (run, chunk) = queued_run(&store, 40).await;
     let mut client = WsClient::connect(controller.http).await;
 
@@ -370,7 +333,7 @@ async fn a_subscribed_run_streams_rising_progress_and_its_results_until_it_compl
 async fn bad_messages_get_an_error_naming_the_field_and_the_connection_keeps_working() {
     let (store, db) = fresh_database().await;
     let broker = TestBroker::new();
-    let controller = Served::start(&db, &broker).await;
+    let controller = RunningController::start(controller_config(&db, &broker)).await;
     let (run, _) = queued_run(&store, 3).await;
     let mut client = WsClient::connect(controller.http).await;
 
@@ -537,7 +500,7 @@ async fn a_client_that_never_reads_is_dropped_without_holding_up_ingest_or_other
 async fn a_job_subscription_shows_runs_started_after_it() {
     let (store, db) = fresh_database().await;
     let broker = TestBroker::new();
-    let controller = Served::start(&db, &broker).await;
+    let controller = RunningController::start(controller_config(&db, &broker)).await;
     // Overlap allowed: the runs stay queued (no agent), and each fire must still run.
     let spec: JobSpec = serde_json::from_value(json!({
         "name": "every second",
