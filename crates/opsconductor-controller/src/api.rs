@@ -258,8 +258,13 @@ impl Api {
     }
 
     /// The command, parser and target-source libraries jobs are checked against.
-    pub fn library(&self) -> &Library {
+    pub fn library(&self) -> Arc<Library> {
         self.dispatcher.library()
+    }
+
+    /// The libraries with their user-defined entries.
+    pub fn catalog(&self) -> &crate::catalog::LibraryCatalog {
+        self.dispatcher.catalog()
     }
 
     /// Parses a job spec from JSON with field-precise errors.
@@ -269,7 +274,7 @@ impl Api {
 
     /// Checks a job against the libraries, every problem with its field.
     pub fn validate_job(&self, spec: &JobSpec) -> Result<(), ControllerError> {
-        spec.validate(self.library())?;
+        spec.validate(&self.library())?;
         Ok(())
     }
 
@@ -516,7 +521,8 @@ impl Api {
         params: &Map<String, Value>,
         target: Option<&str>,
     ) -> Result<Value, ControllerError> {
-        let command = self.library().command(command_id).ok_or_else(|| {
+        let library = self.library();
+        let command = library.command(command_id).ok_or_else(|| {
             ControllerError::field(
                 "command",
                 format!("no command {command_id:?} in the library"),
@@ -561,7 +567,8 @@ impl Api {
         }
         let output = match (parser_id, inline_definition) {
             (Some(id), None) => {
-                let parser = self.library().parser(id).ok_or_else(|| {
+                let library = self.library();
+                let parser = library.parser(id).ok_or_else(|| {
                     ControllerError::field("parser", format!("no parser {id:?} in the library"))
                 })?;
                 parser.compiled.parse(sample)

@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::catalog::LibraryCatalog;
 use crate::config::ControllerConfig;
 use crate::dispatch::Dispatcher;
 use crate::events::EventBus;
@@ -23,6 +24,9 @@ use crate::rest::ApiState;
 use crate::scheduler::{SchedulerConfig, SchedulerHandle};
 use crate::session::{AgentServiceImpl, SessionHub};
 use crate::ws::WsState;
+
+/// How often a replica checks whether another one changed the user library entries.
+const LIBRARY_REFRESH: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A built controller, listening but not yet serving.
 pub struct Controller {
@@ -45,13 +49,15 @@ impl Controller {
         if let Err(problems) = config.validate() {
             anyhow::bail!("invalid configuration:\n  {}", problems.join("\n  "));
         }
-        let library = Library::load_dir(&config.libraries_dir).with_context(|| {
-            format!("loading libraries from {}", config.libraries_dir.display())
-        })?;
         let store = PgStore::connect(&config.database_url, config.database_max_connections)
             .await
             .context("connecting to PostgreSQL")?;
         store.migrate().await.context("applying migrations")?;
+        let catalog = LibraryCatalog::load(&config.libraries_dir, &store)
+            .await
+            .with_context(|| {
+                format!("loading libraries from {}", config.libraries_dir.display())
+            })?;
         let grpc = TcpListener::bind(config.grpc_listen)
             .await
             .with_context(|| format!("binding gRPC on {}", config.grpc_listen))?;
@@ -63,10 +69,11 @@ impl Controller {
         let events = EventBus::default();
         let dispatcher = Dispatcher::new(
             store.clone(),
-            Arc::new(library),
+            Arc::new(Library::default()),
             config.default_segment.clone(),
             relay_wake.clone(),
         )
+        .with_catalog(catalog)
         .with_events(events.clone());
         Ok(Self {
             config,
@@ -136,6 +143,12 @@ impl Controller {
             store.clone(),
             config.queue.clone(),
             events.clone(),
+            shutdown.clone(),
+        ));
+        tasks.spawn(crate::catalog::run_refresher(
+            dispatcher.catalog().clone(),
+            store.clone(),
+            LIBRARY_REFRESH,
             shutdown.clone(),
         ));
         tasks.spawn(crate::lifecycle::run_sweeper(

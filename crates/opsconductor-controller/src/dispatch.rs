@@ -19,6 +19,7 @@ use opsconductor_store::{NewChunk, NewRun, PgStore, StoreError};
 use prost::Message as _;
 use tokio::sync::Notify;
 
+use crate::catalog::LibraryCatalog;
 use crate::error::ControllerError;
 use crate::events::EventBus;
 
@@ -218,7 +219,7 @@ pub struct ScheduledFire {
 #[derive(Clone)]
 pub struct Dispatcher {
     store: PgStore,
-    library: Arc<Library>,
+    catalog: LibraryCatalog,
     default_segment: String,
     relay_wake: Arc<Notify>,
     events: EventBus,
@@ -235,11 +236,19 @@ impl Dispatcher {
     ) -> Self {
         Self {
             store,
-            library,
+            catalog: LibraryCatalog::fixed(Arc::unwrap_or_clone(library)),
             default_segment,
             relay_wake,
             events: EventBus::default(),
         }
+    }
+
+    /// Plans against `catalog` (which user-defined entries change at run time) instead of
+    /// the fixed library given to [`Dispatcher::new`].
+    #[must_use]
+    pub fn with_catalog(mut self, catalog: LibraryCatalog) -> Self {
+        self.catalog = catalog;
+        self
     }
 
     /// Announces every run it creates on `events`, so watchers of the job see it appear.
@@ -251,9 +260,14 @@ impl Dispatcher {
         self
     }
 
-    /// The library runs are planned against.
-    pub fn library(&self) -> &Library {
-        &self.library
+    /// The libraries as they are now (runs are planned against this version).
+    pub fn library(&self) -> Arc<Library> {
+        self.catalog.current()
+    }
+
+    /// The libraries, with their user-defined entries.
+    pub fn catalog(&self) -> &LibraryCatalog {
+        &self.catalog
     }
 
     /// Where run changes are announced (watchers of runs and jobs).
@@ -321,6 +335,7 @@ impl Dispatcher {
         };
         let jobs: HashMap<JobId, Job> = jobs.into_iter().map(|j| (j.id, j)).collect();
         let now = Utc::now();
+        let library = self.catalog.current();
         let mut outcomes: Vec<Option<Result<Option<Run>, ControllerError>>> =
             fires.iter().map(|_| None).collect();
         let mut new_runs = Vec::with_capacity(fires.len());
@@ -334,7 +349,7 @@ impl Dispatcher {
                     continue;
                 }
             };
-            match plan_run(job, &self.library, &segments, &self.default_segment, now) {
+            match plan_run(job, &library, &segments, &self.default_segment, now) {
                 Ok(plan) => {
                     placed.push((i, plan.chunks.len()));
                     new_runs.push(NewRun {
@@ -397,7 +412,13 @@ impl Dispatcher {
     ) -> Result<Run, ControllerError> {
         let segments = self.store.list_segments().await?;
         let now = Utc::now();
-        let plan = plan_run(job, &self.library, &segments, &self.default_segment, now)?;
+        let plan = plan_run(
+            job,
+            &self.catalog.current(),
+            &segments,
+            &self.default_segment,
+            now,
+        )?;
         let run_id = plan.run_id;
         let chunk_count = plan.chunks.len();
         let new_run = NewRun {

@@ -23,6 +23,7 @@
 //! - [`lifecycle`]: dead letters, run deadlines, agent liveness.
 //! - [`api`]: the client API as methods (validation, pages, concurrency) that REST and gRPC
 //!   both call.
+//! - [`catalog`]: the shipped libraries plus user-defined entries, recompiled on change.
 //! - [`rest`]: the minimal REST surface of this stage (jobs, runs, segments, enrollment).
 //! - [`events`]: the in-process event bus: committed results and coalesced run progress,
 //!   published without ever slowing ingest.
@@ -34,6 +35,7 @@
 
 pub mod api;
 pub mod app;
+pub mod catalog;
 pub mod config;
 pub mod dispatch;
 pub mod error;

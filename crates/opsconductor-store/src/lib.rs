@@ -18,6 +18,7 @@
 //! - `chunks` — the outbox relay's claim / publish cycle and the chunk life cycle.
 //! - `results` — idempotent ingest, the shared fill-in of missing results, counters.
 //! - `queries` — results read back: filtered keyset pages and per-job time series.
+//! - `library_entries` — user-defined library entries (compiled by the controller).
 //! - `templates`, `settings` — saved job templates and the run-time settings document.
 //! - `testing` (feature `testing`) — a fresh, migrated database per test.
 //!
@@ -28,6 +29,7 @@ mod agents;
 mod chunks;
 mod error;
 mod jobs;
+mod library_entries;
 mod queries;
 mod results;
 mod runs;
@@ -42,6 +44,7 @@ pub use agents::{AgentRecord, RegisteredAgent};
 pub use chunks::{ChunkRecord, ChunkRef, ChunkState, OutboxItem};
 pub use error::StoreError;
 pub use jobs::{JobFilter, JobListItem, MAX_PAGE};
+pub use library_entries::{LibraryEntry, LibraryStamp};
 pub use queries::{
     MAX_RUN_SPAN_DAYS, MAX_SERIES_POINTS, ResultFilter, ResultKey, SeriesPoint, SeriesQuery,
     StoredResult,

@@ -40,9 +40,8 @@ pub async fn list_commands(State(state): State<ApiState>) -> Response {
     responses((status = 200, body = Object),
         (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn get_command(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult {
-    let command = state
-        .api
-        .library()
+    let library = state.api.library();
+    let command = library
         .command(&id)
         .ok_or_else(|| ControllerError::NotFound(format!("command {id:?}")))?;
     Ok(json_response(StatusCode::OK, &command.def))
@@ -65,6 +64,98 @@ pub async fn list_target_sources(State(state): State<ApiState>) -> Response {
         StatusCode::OK,
         entries(library.target_sources().map(|t| &t.def)),
     )
+}
+
+/// A user-defined library entry.
+#[derive(Serialize, ToSchema)]
+pub struct UserEntry {
+    /// `commands`, `parsers` or `target_sources`.
+    pub kind: String,
+    /// Its id.
+    pub id: String,
+    /// The entry as written (same format as in the library files).
+    #[schema(value_type = Object)]
+    pub entry: Value,
+    /// Last change.
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The library entries users added (the shipped ones are in the lists above).
+#[utoipa::path(get, path = "/api/v1/library/user-entries", tag = "library",
+    responses((status = 200, body = Vec<UserEntry>)))]
+pub async fn list_user_entries(State(state): State<ApiState>) -> ApiResult {
+    let entries: Vec<UserEntry> = state
+        .api
+        .store()
+        .library_entries()
+        .await?
+        .into_iter()
+        .map(|e| UserEntry {
+            kind: e.kind,
+            id: e.id,
+            entry: e.document,
+            updated_at: e.updated_at,
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, entries))
+}
+
+/// Adds or replaces a user entry. It is compiled with every other entry first — the
+/// shipped files' validation, their ids cannot be taken — and its problems name the field
+/// inside the entry.
+#[utoipa::path(put, path = "/api/v1/library/user-entries/{kind}/{id}", tag = "library",
+    params(("kind" = String, Path, description = "commands, parsers or target_sources"),
+        ("id" = String, Path, description = "The entry's id (same as in the body)")),
+    request_body(content = Object, description = "The entry, as in a library file"),
+    responses((status = 200, body = UserEntry),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn put_user_entry(
+    State(state): State<ApiState>,
+    Path((kind, id)): Path<(String, String)>,
+    JsonBody(entry): JsonBody<Value>,
+) -> ApiResult {
+    if !entry.is_object() {
+        return Err(ControllerError::field(
+            "",
+            "a library entry is a JSON object",
+        ));
+    }
+    if entry.get("id").and_then(Value::as_str) != Some(id.as_str()) {
+        return Err(ControllerError::field(
+            "id",
+            format!("must be {id:?}, the id in the path"),
+        ));
+    }
+    let store = state.api.store();
+    state
+        .api
+        .catalog()
+        .put_entry(store, &kind, entry.clone())
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        UserEntry {
+            kind,
+            id,
+            entry,
+            updated_at: chrono::Utc::now(),
+        },
+    ))
+}
+
+/// Removes a user entry (409 while a job or another entry uses it).
+#[utoipa::path(delete, path = "/api/v1/library/user-entries/{kind}/{id}", tag = "library",
+    params(("kind" = String, Path, description = "commands, parsers or target_sources"),
+        ("id" = String, Path, description = "The entry's id")),
+    responses((status = 204, description = "Removed"),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn delete_user_entry(
+    State(state): State<ApiState>,
+    Path((kind, id)): Path<(String, String)>,
+) -> ApiResult {
+    let store = state.api.store();
+    state.api.catalog().delete_entry(store, &kind, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// A command preview request.
@@ -362,7 +453,7 @@ async fn save(
             "must be at most 4000 characters",
         ));
     }
-    spec.validate(state.api.library())
+    spec.validate(&state.api.library())
         .map_err(|e| ControllerError::Invalid(e.prefixed("spec")))?;
     let template = state
         .api

@@ -75,6 +75,14 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/library/preview", post(library::preview_command))
         .route("/api/v1/library/parsers/test", post(library::test_parser))
         .route("/api/v1/library/dry-run", post(library::dry_run))
+        .route(
+            "/api/v1/library/user-entries",
+            get(library::list_user_entries),
+        )
+        .route(
+            "/api/v1/library/user-entries/{kind}/{id}",
+            axum::routing::put(library::put_user_entry).delete(library::delete_user_entry),
+        )
         .route("/api/v1/targets/preview", post(library::preview_targets))
         .route(
             "/api/v1/templates",

@@ -798,3 +798,171 @@ trait Pipe: Sized {
     }
 }
 impl<T> Pipe for T {}
+
+/// User-defined entries compile with the shipped libraries (same validation, no shipped id
+/// taken), are usable by jobs at once, cannot be removed while used, and reach another
+/// replica on the same database without a restart.
+#[tokio::test]
+async fn user_library_entries_are_validated_used_guarded_and_shared() {
+    let (_store, db) = fresh_database().await;
+    let broker = TestBroker::new();
+    let controller = RunningController::start(controller_config(&db, &broker)).await;
+    let http = Http::new(&controller);
+    let put = |path: String, body: Value| {
+        let request = http.client.put(format!("{}{path}", http.base)).json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let delete = |path: String| {
+        let request = http.client.delete(format!("{}{path}", http.base));
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+
+    // A copy of the shipped ping command under a new id.
+    let (_, mut command) = http.get("/api/v1/library/commands/ping.icmp").await;
+    command["id"] = json!("lab.ping");
+    command["name"] = json!("Lab ping");
+    let (status, saved) = put(
+        "/api/v1/library/user-entries/commands/lab.ping".into(),
+        command.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    let (_, commands) = http.get("/api/v1/library/commands").await;
+    assert!(
+        commands
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == "lab.ping")
+    );
+
+    // Same validation as the files: a broken schema names its field inside the entry, a
+    // shipped id cannot be taken, the path and body ids must agree.
+    let mut broken = command.clone();
+    broken["id"] = json!("lab.broken");
+    broken["params_schema"]["properties"]["count"]["type"] = json!("integr");
+    let (status, problem) = put(
+        "/api/v1/library/user-entries/commands/lab.broken".into(),
+        broken,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert!(
+        fields(&problem)
+            .iter()
+            .any(|f| f.starts_with("params_schema")),
+        "{problem}"
+    );
+    let mut shipped = command.clone();
+    shipped["id"] = json!("ping.icmp");
+    let (status, problem) = put(
+        "/api/v1/library/user-entries/commands/ping.icmp".into(),
+        shipped,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("duplicate"),
+        "{problem}"
+    );
+    let (status, _) = put(
+        "/api/v1/library/user-entries/commands/other".into(),
+        command.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = put(
+        "/api/v1/library/user-entries/widgets/x".into(),
+        json!({"id": "x"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, entries) = http.get("/api/v1/library/user-entries").await;
+    assert_eq!(
+        entries.as_array().unwrap().len(),
+        1,
+        "nothing else stored: {entries}"
+    );
+
+    // Jobs use it at once; it cannot go while they do.
+    let mut job = ping_job("lab job");
+    job["actions"][0]["command"] = json!("lab.ping");
+    let (status, job) = http.post("/api/v1/jobs", job).await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    let (status, problem) = delete("/api/v1/library/user-entries/commands/lab.ping".into()).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("lab job"),
+        "{problem}"
+    );
+
+    // Another replica on the same database picks it up without a restart.
+    let replica = RunningController::start(controller_config(&db, &broker)).await;
+    let replica_http = Http::new(&replica);
+    let (_, commands) = replica_http.get("/api/v1/library/commands").await;
+    assert!(
+        commands
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == "lab.ping")
+    );
+    let (_, mut parser) = http.get("/api/v1/library/parsers").await;
+    let mut parser = parser
+        .as_array_mut()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "ping.stats")
+        .unwrap()
+        .clone();
+    parser["id"] = json!("lab.stats");
+    let (status, _) = put(
+        "/api/v1/library/user-entries/parsers/lab.stats".into(),
+        parser,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    crate::helpers::wait_for(
+        "the replica to see the new parser",
+        crate::helpers::WAIT,
+        || async {
+            let (_, parsers) = replica_http.get("/api/v1/library/parsers").await;
+            parsers
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["id"] == "lab.stats")
+        },
+    )
+    .await;
+    replica.stop().await;
+
+    let (status, _) = http
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/jobs/{}", job["id"].as_str().unwrap()),
+            None,
+        )
+        .await
+        .pipe(|(s, _, b)| (s, b));
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = delete("/api/v1/library/user-entries/commands/lab.ping".into()).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = delete("/api/v1/library/user-entries/commands/lab.ping".into()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    controller.stop().await;
+}

@@ -77,6 +77,16 @@ enum FileKind {
 }
 
 pub(super) fn load_dir(dir: &Path, extra_plugins: Option<&Path>) -> Result<Library, LibraryError> {
+    let files = read_dir(dir, extra_plugins)?;
+    load_sources(&files)
+}
+
+/// Reads the shipped files of `dir` and its plugin packs (and those of `extra_plugins`),
+/// in load order, without compiling them; every unreadable file is a problem.
+pub(super) fn read_dir(
+    dir: &Path,
+    extra_plugins: Option<&Path>,
+) -> Result<Vec<SourceFile>, LibraryError> {
     let mut files = Vec::new();
     let mut problems = Vec::new();
     for name in SHIPPED_FILES {
@@ -117,13 +127,14 @@ pub(super) fn load_dir(dir: &Path, extra_plugins: Option<&Path>) -> Result<Libra
             }
         }
     }
-    match load_sources(&files) {
-        Ok(lib) if problems.is_empty() => Ok(lib),
-        Ok(_) => Err(LibraryError { problems }),
-        Err(mut e) => {
+    if problems.is_empty() {
+        Ok(files)
+    } else {
+        // Compile what could be read too, so one run reports every problem.
+        if let Err(mut e) = load_sources(&files) {
             problems.append(&mut e.problems);
-            Err(LibraryError { problems })
         }
+        Err(LibraryError { problems })
     }
 }
 

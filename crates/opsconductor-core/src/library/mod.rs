@@ -197,6 +197,13 @@ impl Library {
         loader::load_dir(dir, Some(plugins))
     }
 
+    /// The files [`Library::load_dir`] would compile, read but not compiled: a caller that
+    /// adds entries of its own (the controller's user-defined entries) compiles them
+    /// together with [`Library::from_sources`].
+    pub fn read_dir_sources(dir: &Path) -> Result<Vec<SourceFile>, LibraryError> {
+        loader::read_dir(dir, None)
+    }
+
     /// Builds a library from file contents (shipped files first, then packs).
     pub fn from_sources(files: &[SourceFile]) -> Result<Self, LibraryError> {
         loader::load_sources(files)
