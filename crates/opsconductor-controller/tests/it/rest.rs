@@ -222,6 +222,30 @@ async fn jobs_crud_with_etags_bulk_and_bad_input() {
         )
         .await;
     assert_eq!(enabled["enabled"], true);
+    assert_eq!(enabled["version"], 2, "enabling is a change");
+    let (_, disabled) = http
+        .post(
+            &format!("/api/v1/jobs/{}/disable", copy["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    assert_eq!(disabled["enabled"], false);
+    let (status, named) = http
+        .post(
+            &format!("/api/v1/jobs/{id}/clone"),
+            json!({"name": "named copy"}),
+        )
+        .await;
+    assert_eq!(
+        (status, named["name"].clone()),
+        (StatusCode::CREATED, json!("named copy"))
+    );
+    http.call(
+        Method::DELETE,
+        &format!("/api/v1/jobs/{}", named["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
     for n in 0..5 {
         http.post("/api/v1/jobs", ping_job(&format!("edge {n}")))
             .await;
@@ -264,7 +288,7 @@ async fn jobs_crud_with_etags_bulk_and_bad_input() {
     assert_eq!(status, StatusCode::OK, "{outcome}");
     assert_eq!(outcome["changed"].as_array().unwrap().len(), 5);
     let (_, disabled) = http.get("/api/v1/jobs?enabled=false").await;
-    assert_eq!(disabled["items"].as_array().unwrap().len(), 5);
+    assert_eq!(disabled["items"].as_array().unwrap().len(), 6, "five edges and the copy");
     let (status, _) = http
         .post("/api/v1/jobs/bulk", json!({"action": "explode", "ids": []}))
         .await;
@@ -650,6 +674,9 @@ async fn libraries_templates_fleet_settings_and_health() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&problem), ["spec.actions"]);
+    let (status, loaded) = http.get(&format!("/api/v1/templates/{template_id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(loaded["spec"]["name"], "from template");
     let (_, file) = http
         .get(&format!("/api/v1/templates/{template_id}/export"))
         .await;
@@ -704,6 +731,27 @@ async fn libraries_templates_fleet_settings_and_health() {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, lab) = http.get("/api/v1/segments/lab").await;
+    assert_eq!(
+        (status, lab["name"].clone()),
+        (StatusCode::OK, json!("lab"))
+    );
+    let (status, _) = http.get("/api/v1/segments/nowhere").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = http
+        .call(
+            Method::PUT,
+            "/api/v1/segments/spare",
+            Some(json!({"cidrs": []})),
+        )
+        .await
+        .pipe(|(s, _, b)| (s, b));
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = http
+        .call(Method::DELETE, "/api/v1/segments/spare", None)
+        .await
+        .pipe(|(s, _, b)| (s, b));
+    assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, segments) = http.get("/api/v1/segments").await;
     assert_eq!(segments[0]["cidrs"][0], "127.0.2.0/24");
     let (status, agents) = http.get("/api/v1/agents").await;
