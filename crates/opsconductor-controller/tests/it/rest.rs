@@ -288,7 +288,11 @@ async fn jobs_crud_with_etags_bulk_and_bad_input() {
     assert_eq!(status, StatusCode::OK, "{outcome}");
     assert_eq!(outcome["changed"].as_array().unwrap().len(), 5);
     let (_, disabled) = http.get("/api/v1/jobs?enabled=false").await;
-    assert_eq!(disabled["items"].as_array().unwrap().len(), 6, "five edges and the copy");
+    assert_eq!(
+        disabled["items"].as_array().unwrap().len(),
+        6,
+        "five edges and the copy"
+    );
     let (status, _) = http
         .post("/api/v1/jobs/bulk", json!({"action": "explode", "ids": []}))
         .await;
