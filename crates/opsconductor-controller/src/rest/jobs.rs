@@ -94,16 +94,27 @@ pub async fn list_jobs(
         })
         .await?;
     let now = Utc::now();
+    // Jobs share a handful of schedules and parsing a cron expression dominates the cost
+    // of a page (profiled), so each distinct schedule's next fire is computed once.
+    let mut next_fires: Vec<(opsconductor_core::model::Schedule, Option<DateTime<Utc>>)> =
+        Vec::new();
     let items = page
         .items
         .into_iter()
         .map(|item| {
-            let next_run_at = item
-                .job
-                .spec
-                .enabled
-                .then(|| item.job.spec.schedule.next_after(now))
-                .flatten();
+            let schedule = &item.job.spec.schedule;
+            let next_run_at = if item.job.spec.enabled {
+                match next_fires.iter().find(|(s, _)| s == schedule) {
+                    Some((_, next)) => *next,
+                    None => {
+                        let next = schedule.next_after(now);
+                        next_fires.push((schedule.clone(), next));
+                        next
+                    }
+                }
+            } else {
+                None
+            };
             JobListEntry {
                 job: item.job.into(),
                 last_run: item.last_run,

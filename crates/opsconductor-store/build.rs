@@ -1,0 +1,6 @@
+//! `sqlx::migrate!` embeds `migrations/postgres` at compile time; a new migration file must
+//! rebuild the crate, which cargo only knows when told.
+
+fn main() {
+    println!("cargo:rerun-if-changed=migrations");
+}
