@@ -440,6 +440,7 @@ async fn runs_results_pages_exports_and_series() {
         }
     }
     assert_eq!(seen.len(), 60);
+
     let (_, failed) = http
         .get(&format!(
             "/api/v1/results?job_id={job_id}&status=fail&limit=1000"
@@ -544,6 +545,44 @@ async fn runs_results_pages_exports_and_series() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
 
+    // Pages by job cross runs: a second run's 10 results come first (newest run), then
+    // the first run's 60 (the first run was cancelled above: 62 with its 2 errors), each exactly once, in small pages.
+    let (_, second) = http
+        .post(&format!("/api/v1/jobs/{job_id}/runs"), json!({}))
+        .await;
+    let second: RunId = second["id"].as_str().unwrap().parse().unwrap();
+    ingest(&store, second, &targets[..10]).await;
+    let mut by_job = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            None => format!("/api/v1/results?job_id={job_id}&limit=7"),
+            Some(c) => format!("/api/v1/results?job_id={job_id}&limit=7&cursor={c}"),
+        };
+        let (status, page) = http.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        for item in page["items"].as_array().unwrap() {
+            by_job.push((
+                item["run_id"].as_str().unwrap().to_owned(),
+                item["target"].as_str().unwrap().to_owned(),
+            ));
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(by_job.len(), 72);
+    assert_eq!(
+        by_job.iter().collect::<HashSet<_>>().len(),
+        72,
+        "no repeats"
+    );
+    assert!(
+        by_job[..10]
+            .iter()
+            .all(|(run, _)| *run == second.to_string())
+    );
     controller.stop().await;
 }
 
