@@ -462,13 +462,13 @@ impl Session {
             tracing::warn!(chunk.id = %event.chunk_id, "chunk event for a malformed chunk id");
             return Ok(());
         };
-        match self.scope(chunk_id).await {
-            Ok(scope) if scope.segment == self.agent.segment => {}
+        let run_id = match self.scope(chunk_id).await {
+            Ok(scope) if scope.segment == self.agent.segment => scope.run_id,
             Ok(_) | Err(_) => {
                 tracing::warn!(chunk.id = %chunk_id, "chunk event for a chunk this agent was not given");
                 return Ok(());
             }
-        }
+        };
         let outcome = match v1::chunk_event::Kind::try_from(event.kind) {
             Ok(v1::chunk_event::Kind::Started) => {
                 self.store
@@ -485,7 +485,12 @@ impl Session {
             }
         };
         match outcome {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                // A started chunk moves its run from queued to running: watchers see it
+                // before the first result.
+                self.events.run_changed(run_id);
+                Ok(())
+            }
             // An event for a chunk of a deleted run is harmless.
             Err(StoreError::NotFound { what }) => {
                 tracing::debug!(%what, "chunk event for an unknown chunk");
