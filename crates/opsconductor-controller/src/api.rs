@@ -719,6 +719,8 @@ impl Api {
         wait: std::time::Duration,
     ) -> Result<opsconductor_core::model::ResultRecord, ControllerError> {
         let run = self.dispatcher.start_run(job, RunTrigger::Manual).await?;
+        // The store, not the local event bus: the agent's session may be on another
+        // replica, whose ingest this replica's bus never hears about.
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             if let Some(result) = self.store.results_for_run(run.id).await?.into_iter().next() {

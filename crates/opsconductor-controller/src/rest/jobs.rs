@@ -68,6 +68,12 @@ pub struct JobListParams {
     tag: Option<String>,
     /// Only enabled (true) or disabled (false) jobs.
     enabled: Option<bool>,
+}
+
+/// Where a page starts and how long it is: the same two parameters on every listing.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Page size, 1-1000 (default 100).
@@ -76,12 +82,13 @@ pub struct JobListParams {
 }
 
 /// Lists jobs by name with their latest run.
-#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(JobListParams),
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(JobListParams, PageParams),
     responses((status = 200, body = JobPage),
         (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn list_jobs(
     State(state): State<ApiState>,
     QueryParams(p): QueryParams<JobListParams>,
+    QueryParams(page): QueryParams<PageParams>,
 ) -> ApiResult {
     let page = state
         .api
@@ -89,8 +96,8 @@ pub async fn list_jobs(
             text: p.text,
             tag: p.tag,
             enabled: p.enabled,
-            cursor: p.cursor,
-            limit: p.limit,
+            cursor: page.cursor,
+            limit: page.limit,
         })
         .await?;
     let now = Utc::now();
@@ -460,11 +467,6 @@ pub struct RunListParams {
     job_id: Option<JobId>,
     /// Only runs in this state.
     status: Option<RunStatus>,
-    /// `next_cursor` of the previous page.
-    cursor: Option<String>,
-    /// Page size, 1-1000 (default 100).
-    #[param(minimum = 1, maximum = 1000)]
-    limit: Option<u32>,
 }
 
 /// A page of runs.
@@ -477,20 +479,21 @@ pub struct RunPage {
 }
 
 /// Lists runs newest first.
-#[utoipa::path(get, path = "/api/v1/runs", tag = "runs", params(RunListParams),
+#[utoipa::path(get, path = "/api/v1/runs", tag = "runs", params(RunListParams, PageParams),
     responses((status = 200, body = RunPage),
         (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn list_runs(
     State(state): State<ApiState>,
     QueryParams(p): QueryParams<RunListParams>,
+    QueryParams(page): QueryParams<PageParams>,
 ) -> ApiResult {
     let Page { items, next_cursor } = state
         .api
         .list_runs(RunQuery {
             job_id: p.job_id,
             status: p.status,
-            cursor: p.cursor,
-            limit: p.limit,
+            cursor: page.cursor,
+            limit: page.limit,
         })
         .await?;
     Ok(json_response(
@@ -534,8 +537,8 @@ pub async fn cancel_run(
     Ok(json_response(StatusCode::OK, run))
 }
 
-/// Result filters.
-#[derive(Deserialize, IntoParams, Clone)]
+/// Result filters (the query and the export take the same).
+#[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ResultParams {
     /// Only this run.
@@ -550,24 +553,19 @@ pub struct ResultParams {
     from: Option<DateTime<Utc>>,
     /// Started before (RFC 3339).
     to: Option<DateTime<Utc>>,
-    /// `next_cursor` of the previous page.
-    cursor: Option<String>,
-    /// Page size, 1-1000 (default 100).
-    #[param(minimum = 1, maximum = 1000)]
-    limit: Option<u32>,
 }
 
-impl From<ResultParams> for ResultQuery {
-    fn from(p: ResultParams) -> Self {
-        Self {
-            run_id: p.run_id,
-            job_id: p.job_id,
-            target: p.target,
-            status: p.status,
-            from: p.from,
-            to: p.to,
-            cursor: p.cursor,
-            limit: p.limit,
+impl ResultParams {
+    fn query(self, cursor: Option<String>, limit: Option<u32>) -> ResultQuery {
+        ResultQuery {
+            run_id: self.run_id,
+            job_id: self.job_id,
+            target: self.target,
+            status: self.status,
+            from: self.from,
+            to: self.to,
+            cursor,
+            limit,
         }
     }
 }
@@ -582,14 +580,18 @@ pub struct ResultPage {
 }
 
 /// Queries results by job, run, target, status and time range.
-#[utoipa::path(get, path = "/api/v1/results", tag = "results", params(ResultParams),
+#[utoipa::path(get, path = "/api/v1/results", tag = "results", params(ResultParams, PageParams),
     responses((status = 200, body = ResultPage),
         (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn query_results(
     State(state): State<ApiState>,
     QueryParams(p): QueryParams<ResultParams>,
+    QueryParams(page): QueryParams<PageParams>,
 ) -> ApiResult {
-    let page = state.api.query_results(p.into()).await?;
+    let page = state
+        .api
+        .query_results(p.query(page.cursor, page.limit))
+        .await?;
     Ok(json_response(
         StatusCode::OK,
         ResultPage {
@@ -610,46 +612,26 @@ pub enum ExportFormat {
     Json,
 }
 
-/// Export parameters: the result filters plus the format.
+/// The export's own parameter, beside the result filters.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ExportParams {
     /// csv (default) or json (one JSON object per line).
     format: Option<ExportFormat>,
-    /// Only this run.
-    run_id: Option<RunId>,
-    /// Only runs of this job.
-    job_id: Option<JobId>,
-    /// Only this target.
-    target: Option<String>,
-    /// Only this outcome.
-    status: Option<ResultStatus>,
-    /// Started at or after (RFC 3339).
-    from: Option<DateTime<Utc>>,
-    /// Started before (RFC 3339).
-    to: Option<DateTime<Utc>>,
 }
 
 /// Streams matching results as CSV or newline-delimited JSON (at most 1,000,000 rows).
-#[utoipa::path(get, path = "/api/v1/results/export", tag = "results", params(ExportParams),
+#[utoipa::path(get, path = "/api/v1/results/export", tag = "results", params(ResultParams, ExportParams),
     responses((status = 200, description = "The rows", content(
             (String = "text/csv"), (String = "application/x-ndjson"))),
         (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn export_results(
     State(state): State<ApiState>,
-    QueryParams(p): QueryParams<ExportParams>,
+    QueryParams(p): QueryParams<ResultParams>,
+    QueryParams(export): QueryParams<ExportParams>,
 ) -> ApiResult {
-    let format = p.format.unwrap_or_default();
-    let query = ResultQuery {
-        run_id: p.run_id,
-        job_id: p.job_id,
-        target: p.target,
-        status: p.status,
-        from: p.from,
-        to: p.to,
-        cursor: None,
-        limit: Some(EXPORT_PAGE),
-    };
+    let format = export.format.unwrap_or_default();
+    let query = p.query(None, Some(EXPORT_PAGE));
     // The first page is fetched before answering, so a bad filter is still a problem
     // response rather than a broken download.
     let first = state.api.query_results(query.clone()).await?;
