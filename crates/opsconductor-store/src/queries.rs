@@ -140,154 +140,33 @@ impl PgStore {
     /// One page of results, newest run first, then by target and action; filters
     /// combine. The caller passes the last item's [`StoredResult::key`] as `after` to
     /// get the next page.
+    ///
+    /// Two statement shapes, picked by what the filter pins down (figures in
+    /// docs/BENCHMARKS.md, REST API):
+    /// - a run, or a target across every job: results in key order, straight from the
+    ///   primary key or the `results_by_target` index;
+    /// - anything else (a job, a time range, a status, nothing): runs newest first from
+    ///   the runs indexes, and from each run a page of its results in key order. A page
+    ///   then reads about a page of rows. Joining `runs` to `results` on their two
+    ///   correlated keys instead makes the planner expect one row per run, read every
+    ///   matching result and sort them: 200 ms against 1 ms for a job with 240,000
+    ///   results.
     pub async fn query_results(
         &self,
         filter: &ResultFilter,
     ) -> Result<Vec<StoredResult>, StoreError> {
-        if let (Some(job_id), None) = (filter.job_id, filter.run_id) {
-            return self.query_job_results(job_id, filter).await;
-        }
-        let mut q = QueryBuilder::<Postgres>::new(
-            "SELECT res.run_id, res.target, res.action_index, res.status, res.started_at,
-                    res.duration_ms, res.timings, res.fields, res.rows, res.raw_excerpt,
-                    res.reason, res.agent_id, r.job_id, res.run_created_at
-             FROM results AS res
-             JOIN runs AS r ON r.id = res.run_id AND r.created_at = res.run_created_at
-             WHERE true",
-        );
-        if let Some(run_id) = filter.run_id {
-            // The run's creation day names the one partition to read.
-            let created = self.runs_created_at([run_id]).await?;
-            let Some(created) = created.get(&run_id) else {
-                return Ok(Vec::new());
-            };
-            q.push(" AND res.run_id = ")
-                .push_bind(*run_id.as_uuid())
-                .push(" AND res.run_created_at = ")
-                .push_bind(*created);
-        }
-        if let Some(job_id) = filter.job_id {
-            q.push(" AND r.job_id = ").push_bind(*job_id.as_uuid());
-        }
-        if let Some(target) = &filter.target {
-            q.push(" AND res.target = ").push_bind(target.clone());
-        }
-        if let Some(status) = filter.status {
-            q.push(" AND res.status = ").push_bind(status.as_str());
-        }
-        if let Some(from) = filter.from {
-            q.push(" AND res.started_at >= ")
-                .push_bind(from)
-                .push(" AND res.run_created_at >= ")
-                .push_bind(from - Duration::days(MAX_RUN_SPAN_DAYS));
-        }
-        if let Some(to) = filter.to {
-            q.push(" AND res.started_at < ")
-                .push_bind(to)
-                .push(" AND res.run_created_at < ")
-                .push_bind(to);
-        }
-        if let Some(after) = &filter.after {
-            let action = i32::try_from(after.action_index).unwrap_or(i32::MAX);
-            q.push(" AND (res.run_created_at < ")
-                .push_bind(after.run_created_at)
-                .push(" OR (res.run_created_at = ")
-                .push_bind(after.run_created_at)
-                .push(" AND (res.run_id < ")
-                .push_bind(*after.run_id.as_uuid())
-                .push(" OR (res.run_id = ")
-                .push_bind(*after.run_id.as_uuid())
-                .push(" AND (res.target, res.action_index) > (")
-                .push_bind(after.target.clone())
-                .push(", ")
-                .push_bind(action)
-                .push(")))))");
-        }
-        q.push(
-            " ORDER BY res.run_created_at DESC, res.run_id DESC, res.target, res.action_index
-              LIMIT ",
-        )
-        .push_bind(i64::from(filter.limit.clamp(1, crate::MAX_PAGE)));
-        let rows: Vec<StoredResultRow> =
-            q.build_query_as().fetch_all(&self.pool).await.map_err(db)?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(StoredResult {
-                    record: row.result.try_into()?,
-                    job_id: JobId::from_uuid(row.job_id),
-                    run_created_at: row.run_created_at,
-                })
-            })
-            .collect()
-    }
-
-    /// [`PgStore::query_results`] for one job: the job's runs newest first, and from each a
-    /// page of its results in primary-key order, so PostgreSQL reads about one page of rows
-    /// instead of every result of the job. (Joining `runs` to `results` on their two
-    /// correlated keys makes the planner expect one row per run and read them all: 200 ms
-    /// against 1 ms for a job with 240,000 results; docs/BENCHMARKS.md, REST API.)
-    async fn query_job_results(
-        &self,
-        job_id: JobId,
-        filter: &ResultFilter,
-    ) -> Result<Vec<StoredResult>, StoreError> {
-        let limit = i64::from(filter.limit.clamp(1, crate::MAX_PAGE));
-        let mut q = QueryBuilder::<Postgres>::new(
-            "SELECT res.run_id, res.target, res.action_index, res.status, res.started_at,
-                    res.duration_ms, res.timings, res.fields, res.rows, res.raw_excerpt,
-                    res.reason, res.agent_id, r.job_id, r.created_at AS run_created_at
-             FROM runs AS r
-             CROSS JOIN LATERAL (
-                 SELECT x.run_id, x.target, x.action_index, x.status, x.started_at,
-                        x.duration_ms, x.timings, x.fields, x.rows, x.raw_excerpt,
-                        x.reason, x.agent_id
-                 FROM results AS x
-                 WHERE x.run_id = r.id AND x.run_created_at = r.created_at",
-        );
-        if let Some(target) = &filter.target {
-            q.push(" AND x.target = ").push_bind(target.clone());
-        }
-        if let Some(status) = filter.status {
-            q.push(" AND x.status = ").push_bind(status.as_str());
-        }
-        if let Some(from) = filter.from {
-            q.push(" AND x.started_at >= ").push_bind(from);
-        }
-        if let Some(to) = filter.to {
-            q.push(" AND x.started_at < ").push_bind(to);
-        }
-        if let Some(after) = &filter.after {
-            // Within the cursor's run, continue after its (target, action); other runs
-            // start from their first result.
-            let action = i32::try_from(after.action_index).unwrap_or(i32::MAX);
-            q.push(" AND (r.id <> ")
-                .push_bind(*after.run_id.as_uuid())
-                .push(" OR (x.target, x.action_index) > (")
-                .push_bind(after.target.clone())
-                .push(", ")
-                .push_bind(action)
-                .push("))");
-        }
-        q.push(" ORDER BY x.target, x.action_index LIMIT ")
-            .push_bind(limit)
-            .push(") AS res WHERE r.job_id = ")
-            .push_bind(*job_id.as_uuid());
-        if let Some(from) = filter.from {
-            q.push(" AND r.created_at >= ")
-                .push_bind(from - Duration::days(MAX_RUN_SPAN_DAYS));
-        }
-        if let Some(to) = filter.to {
-            q.push(" AND r.created_at < ").push_bind(to);
-        }
-        if let Some(after) = &filter.after {
-            q.push(" AND (r.created_at, r.id) <= (")
-                .push_bind(after.run_created_at)
-                .push(", ")
-                .push_bind(*after.run_id.as_uuid())
-                .push(")");
-        }
-        q.push(" ORDER BY r.created_at DESC, r.id DESC, res.target, res.action_index LIMIT ")
-            .push_bind(limit);
+        let mut q = match (filter.run_id, &filter.job_id, &filter.target) {
+            (Some(run_id), _, _) => {
+                // The run's creation day names the one partition to read.
+                let created = self.runs_created_at([run_id]).await?;
+                let Some(created) = created.get(&run_id) else {
+                    return Ok(Vec::new());
+                };
+                results_in_key_order(filter, Some((run_id, *created)))
+            }
+            (None, None, Some(_)) => results_in_key_order(filter, None),
+            _ => results_run_by_run(filter),
+        };
         let rows: Vec<StoredResultRow> =
             q.build_query_as().fetch_all(&self.pool).await.map_err(db)?;
         rows.into_iter()
@@ -370,4 +249,169 @@ impl PgStore {
             })
             .collect())
     }
+}
+
+/// The columns of a stored result, for a results table aliased `alias`.
+fn push_result_columns(q: &mut QueryBuilder<Postgres>, alias: &str) {
+    for (i, column) in [
+        "run_id",
+        "target",
+        "action_index",
+        "status",
+        "started_at",
+        "duration_ms",
+        "timings",
+        "fields",
+        "rows",
+        "raw_excerpt",
+        "reason",
+        "agent_id",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.push(alias).push(".").push(column);
+    }
+}
+
+/// The conditions on a result's own columns (`alias`): target, status, start time.
+fn push_result_conditions(q: &mut QueryBuilder<Postgres>, alias: &str, filter: &ResultFilter) {
+    if let Some(target) = &filter.target {
+        q.push(format!(" AND {alias}.target = "))
+            .push_bind(target.clone());
+    }
+    if let Some(status) = filter.status {
+        // A literal from the closed set of statuses, not a bind: the planner must see the
+        // value to use the partial `results_problems` index (status <> 'ok'), which a
+        // generic plan of `status = $n` cannot.
+        q.push(format!(" AND {alias}.status = '{}'", status.as_str()));
+    }
+    if let Some(from) = filter.from {
+        q.push(format!(" AND {alias}.started_at >= "))
+            .push_bind(from);
+    }
+    if let Some(to) = filter.to {
+        q.push(format!(" AND {alias}.started_at < ")).push_bind(to);
+    }
+}
+
+/// The bounds a time range puts on the creation time of the runs that can hold matches
+/// (`column`): a result starts after its run was created and at most
+/// [`MAX_RUN_SPAN_DAYS`] later.
+fn push_run_created_bounds(q: &mut QueryBuilder<Postgres>, column: &str, filter: &ResultFilter) {
+    if let Some(from) = filter.from {
+        q.push(format!(" AND {column} >= "))
+            .push_bind(from - Duration::days(MAX_RUN_SPAN_DAYS));
+    }
+    if let Some(to) = filter.to {
+        q.push(format!(" AND {column} < ")).push_bind(to);
+    }
+}
+
+/// Results in key order with their run's job: for one run (`run`: its id and creation
+/// time, which names the partition) or one target across every job (the
+/// `results_by_target` index, whose order is the page's once the target is fixed).
+fn results_in_key_order(
+    filter: &ResultFilter,
+    run: Option<(RunId, DateTime<Utc>)>,
+) -> QueryBuilder<Postgres> {
+    let mut q = QueryBuilder::new("SELECT ");
+    push_result_columns(&mut q, "res");
+    q.push(
+        ", r.job_id, res.run_created_at
+         FROM results AS res
+         JOIN runs AS r ON r.id = res.run_id AND r.created_at = res.run_created_at
+         WHERE true",
+    );
+    if let Some((run_id, created)) = run {
+        q.push(" AND res.run_id = ")
+            .push_bind(*run_id.as_uuid())
+            .push(" AND res.run_created_at = ")
+            .push_bind(created);
+    }
+    if let Some(job_id) = filter.job_id {
+        q.push(" AND r.job_id = ").push_bind(*job_id.as_uuid());
+    }
+    push_result_conditions(&mut q, "res", filter);
+    push_run_created_bounds(&mut q, "res.run_created_at", filter);
+    if let Some(after) = &filter.after {
+        q.push(" AND (res.run_created_at < ")
+            .push_bind(after.run_created_at)
+            .push(" OR (res.run_created_at = ")
+            .push_bind(after.run_created_at)
+            .push(" AND (res.run_id < ")
+            .push_bind(*after.run_id.as_uuid())
+            .push(" OR (res.run_id = ")
+            .push_bind(*after.run_id.as_uuid())
+            .push(" AND (res.target, res.action_index) > (")
+            .push_bind(after.target.clone())
+            .push(", ")
+            .push_bind(after_action(after))
+            .push(")))))");
+    }
+    q.push(
+        " ORDER BY res.run_created_at DESC, res.run_id DESC, res.target, res.action_index
+          LIMIT ",
+    )
+    .push_bind(page_limit(filter));
+    q
+}
+
+/// Runs newest first (`runs_by_job_newest` or `runs_newest`), and from each a page of
+/// its results in primary-key order (or `results_problems` order for a status other
+/// than ok); the outer LIMIT stops reading runs once the page is full.
+fn results_run_by_run(filter: &ResultFilter) -> QueryBuilder<Postgres> {
+    let limit = page_limit(filter);
+    let mut q = QueryBuilder::new("SELECT ");
+    push_result_columns(&mut q, "res");
+    q.push(
+        ", r.job_id, r.created_at AS run_created_at
+         FROM runs AS r
+         CROSS JOIN LATERAL (SELECT ",
+    );
+    push_result_columns(&mut q, "x");
+    q.push(
+        " FROM results AS x
+          WHERE x.run_id = r.id AND x.run_created_at = r.created_at",
+    );
+    push_result_conditions(&mut q, "x", filter);
+    if let Some(after) = &filter.after {
+        // Within the cursor's run, continue after its (target, action); older runs start
+        // from their first result.
+        q.push(" AND (r.id <> ")
+            .push_bind(*after.run_id.as_uuid())
+            .push(" OR (x.target, x.action_index) > (")
+            .push_bind(after.target.clone())
+            .push(", ")
+            .push_bind(after_action(after))
+            .push("))");
+    }
+    q.push(" ORDER BY x.target, x.action_index LIMIT ")
+        .push_bind(limit)
+        .push(") AS res WHERE true");
+    if let Some(job_id) = filter.job_id {
+        q.push(" AND r.job_id = ").push_bind(*job_id.as_uuid());
+    }
+    push_run_created_bounds(&mut q, "r.created_at", filter);
+    if let Some(after) = &filter.after {
+        q.push(" AND (r.created_at, r.id) <= (")
+            .push_bind(after.run_created_at)
+            .push(", ")
+            .push_bind(*after.run_id.as_uuid())
+            .push(")");
+    }
+    q.push(" ORDER BY r.created_at DESC, r.id DESC, res.target, res.action_index LIMIT ")
+        .push_bind(limit);
+    q
+}
+
+fn page_limit(filter: &ResultFilter) -> i64 {
+    i64::from(filter.limit.clamp(1, crate::MAX_PAGE))
+}
+
+fn after_action(after: &ResultKey) -> i32 {
+    i32::try_from(after.action_index).unwrap_or(i32::MAX)
 }

@@ -7,6 +7,7 @@
 mod agents;
 mod ingest;
 mod partitions;
+mod queries;
 mod runs;
 mod schema;
 

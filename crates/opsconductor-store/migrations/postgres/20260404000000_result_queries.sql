@@ -1,0 +1,16 @@
+-- Indexes for the result queries that the run-by-run shape (queries.rs) cannot serve,
+-- sized by the REST benchmark (bench/src/bin/rest.rs; docs/BENCHMARKS.md, REST API).
+
+-- One target across every job (a device's history): without it every partition is read
+-- (≈ 0.8 s for 1,000,000 results). It costs ingest throughput (each result adds a key at
+-- a random place in a second B-tree); the figure with it is in docs/BENCHMARKS.md. Its
+-- order is the page's once the target is fixed, so a page is an index range.
+CREATE INDEX results_by_target
+    ON results (target, run_created_at DESC, run_id DESC, action_index);
+
+-- A status other than ok within a run ("what failed"): without it a run of 5,000 results
+-- is read to find its 200 failures. Partial, so the ok results (most of them) cost ingest
+-- nothing here. Queries name the status as a literal so the planner can use it.
+CREATE INDEX results_problems
+    ON results (run_id, status, target, action_index)
+    WHERE status <> 'ok';

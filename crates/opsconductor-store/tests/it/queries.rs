@@ -1,0 +1,190 @@
+//! Result queries: every filter combination, paged with a small limit, returns exactly the
+//! matching results in the documented order (newest run first, then target and action),
+//! whichever statement shape serves it.
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use opsconductor_core::ids::{JobId, RunId};
+use opsconductor_core::model::ResultStatus;
+use opsconductor_store::testing::fresh_database;
+use opsconductor_store::{PgStore, ResultFilter, ResultKey};
+
+use crate::{job_spec, new_run_at, result, targets};
+
+/// What a stored result is expected to be, in the page order's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Expected {
+    run_created_at: DateTime<Utc>,
+    run_id: RunId,
+    target: String,
+    action_index: u32,
+    job_id: JobId,
+    status: ResultStatus,
+    started_at: DateTime<Utc>,
+}
+
+const STATUSES: [ResultStatus; 5] = [
+    ResultStatus::Ok,
+    ResultStatus::Warn,
+    ResultStatus::Fail,
+    ResultStatus::Error,
+    ResultStatus::Timeout,
+];
+
+/// Two jobs; runs over three days (three partitions), each of 7 targets × 2 actions with
+/// statuses cycling and start times spread over the run's first hour.
+async fn seed(store: &PgStore, now: DateTime<Utc>) -> Vec<Expected> {
+    let first = store.create_job(&job_spec("first")).await.unwrap();
+    let second = store.create_job(&job_spec("second")).await.unwrap();
+    let addresses = targets(7);
+    let runs = [
+        (&first, now - Duration::days(2)),
+        (&first, now - Duration::hours(3)),
+        (&second, now - Duration::minutes(150)),
+        (&first, now - Duration::hours(1)),
+        // Two runs created at the same instant: the run id breaks the tie.
+        (&second, now - Duration::hours(1)),
+    ];
+    let mut expected = Vec::new();
+    let mut n = 0_usize;
+    for (job, created_at) in runs {
+        let new = new_run_at(job, &addresses, 7, 2, created_at);
+        store.create_run(&new).await.unwrap();
+        let mut batch = Vec::new();
+        for (t, target) in addresses.iter().enumerate() {
+            for action in 0..2 {
+                let status = STATUSES[n % STATUSES.len()];
+                n += 1;
+                let mut record = result(new.id, target, action, status);
+                record.started_at = created_at + Duration::minutes(t as i64 * 10 + 1);
+                expected.push(Expected {
+                    run_created_at: created_at,
+                    run_id: new.id,
+                    target: target.clone(),
+                    action_index: action,
+                    job_id: job.id,
+                    status,
+                    started_at: record.started_at,
+                });
+                batch.push(record);
+            }
+        }
+        store.ingest_results(None, None, &batch).await.unwrap();
+    }
+    expected.sort_by(|a, b| {
+        (b.run_created_at, b.run_id.as_uuid())
+            .cmp(&(a.run_created_at, a.run_id.as_uuid()))
+            .then_with(|| a.target.as_bytes().cmp(b.target.as_bytes()))
+            .then_with(|| a.action_index.cmp(&b.action_index))
+    });
+    expected
+}
+
+/// Every page of `filter` with `limit`, following the keys.
+async fn all_pages(store: &PgStore, filter: &ResultFilter) -> Vec<Expected> {
+    let mut filter = filter.clone();
+    let mut out = Vec::new();
+    for _ in 0..1000 {
+        let page = store.query_results(&filter).await.unwrap();
+        assert!(page.len() <= filter.limit as usize, "{filter:?}");
+        let Some(last) = page.last() else {
+            return out;
+        };
+        filter.after = Some(last.key());
+        out.extend(page.into_iter().map(|r| Expected {
+            run_created_at: r.run_created_at,
+            run_id: r.record.run_id,
+            target: r.record.target,
+            action_index: r.record.action_index,
+            job_id: r.job_id,
+            status: r.record.status,
+            started_at: r.record.started_at,
+        }));
+    }
+    panic!("paging {filter:?} does not end");
+}
+
+#[tokio::test]
+async fn every_filter_combination_pages_through_exactly_its_matches_in_order() {
+    let (store, _db) = fresh_database().await;
+    // Whole seconds: the store keeps microseconds, and comparisons must not hinge on them.
+    let now = Utc::now().duration_trunc(Duration::seconds(1)).unwrap();
+    let all = seed(&store, now).await;
+    let first_job = all
+        .iter()
+        .find(|e| e.run_created_at < now - Duration::days(1))
+        .unwrap()
+        .job_id;
+    let a_run = all[20].run_id;
+    let window = (now - Duration::minutes(140), now - Duration::minutes(30));
+
+    let mut combinations = 0;
+    for job_id in [None, Some(first_job)] {
+        for run_id in [None, Some(a_run)] {
+            for target in [None, Some("10.0.0.3".to_owned())] {
+                for status in [None, Some(ResultStatus::Fail), Some(ResultStatus::Ok)] {
+                    for (from, to) in [
+                        (None, None),
+                        (Some(window.0), Some(window.1)),
+                        (Some(window.0), None),
+                    ] {
+                        let filter = ResultFilter {
+                            run_id,
+                            job_id,
+                            target: target.clone(),
+                            status,
+                            from,
+                            to,
+                            after: None,
+                            limit: 3,
+                        };
+                        let want: Vec<Expected> = all
+                            .iter()
+                            .filter(|e| job_id.is_none_or(|j| e.job_id == j))
+                            .filter(|e| run_id.is_none_or(|r| e.run_id == r))
+                            .filter(|e| target.as_ref().is_none_or(|t| &e.target == t))
+                            .filter(|e| status.is_none_or(|s| e.status == s))
+                            .filter(|e| from.is_none_or(|f| e.started_at >= f))
+                            .filter(|e| to.is_none_or(|t| e.started_at < t))
+                            .cloned()
+                            .collect();
+                        let got = all_pages(&store, &filter).await;
+                        assert_eq!(got, want, "{filter:?}");
+                        combinations += usize::from(!want.is_empty());
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        combinations > 30,
+        "the data must give most combinations matches"
+    );
+}
+
+#[tokio::test]
+async fn a_cursor_from_a_run_that_is_gone_continues_with_older_runs() {
+    let (store, _db) = fresh_database().await;
+    let now = Utc::now().duration_trunc(Duration::seconds(1)).unwrap();
+    let all = seed(&store, now).await;
+    let newest = &all[0];
+    let after = ResultKey {
+        run_created_at: newest.run_created_at,
+        // A run id no run has, sorting after every real one at that time.
+        run_id: RunId::from_uuid(uuid::Uuid::max()),
+        target: String::new(),
+        action_index: 0,
+    };
+    let page = store
+        .query_results(&ResultFilter {
+            after: Some(after),
+            limit: 100,
+            ..ResultFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        page.len(),
+        all.len(),
+        "every stored result follows that key"
+    );
+}
