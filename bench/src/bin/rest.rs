@@ -69,7 +69,7 @@ use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
 use opsconductor_core::ids::{AgentId, ChunkId, JobId, RunId};
 use opsconductor_core::model::{JobSpec, ResultRecord, ResultStatus, RunTrigger};
 use opsconductor_store::testing::{TestDb, fresh_database};
-use opsconductor_store::{NewChunk, NewRun, PgStore};
+use opsconductor_store::{MAX_RUN_SPAN_DAYS, NewChunk, NewRun, PgStore, ResultFilter, ResultKey};
 use serde_json::{Map, Value, json};
 
 /// The issue's goal for list and results queries.
@@ -78,8 +78,6 @@ const GOAL_P99_MS: f64 = 50.0;
 const SITE_TAGS: usize = 20;
 /// Every this many jobs also carry the `core` tag (a rare tag).
 const CORE_EVERY: usize = 100;
-/// The store's bound on a result's start after its run's creation (queries.rs).
-const MAX_RUN_SPAN_DAYS: i64 = 8;
 /// Runs written per `create_runs` call (the scheduler's batch size).
 const RUN_BATCH: usize = 250;
 /// `EXPLAIN ANALYZE` executions of an anchor; the median of the last half is reported.
@@ -746,13 +744,6 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn new(sql: &str) -> Self {
-        Self {
-            sql: sql.to_owned(),
-            ..Self::default()
-        }
-    }
-
     /// Adds an argument (`None`: NULL) and returns its placeholder.
     fn arg(&mut self, ty: &'static str, value: Option<String>) -> String {
         self.types.push(ty);
@@ -832,8 +823,7 @@ fn runs_sql(job: Option<JobId>) -> Prepared {
 #[derive(Debug, Clone, Default)]
 struct ResultsQuery {
     job: Option<JobId>,
-    /// The run and its creation time (the store looks it up first).
-    run: Option<(RunId, DateTime<Utc>)>,
+    run: Option<RunId>,
     target: Option<String>,
     status: Option<&'static str>,
     from: Option<DateTime<Utc>>,
@@ -854,7 +844,7 @@ impl ResultsQuery {
         if let Some(job) = self.job {
             add("job_id", job.to_string());
         }
-        if let Some((run, _)) = self.run {
+        if let Some(run) = self.run {
             add("run_id", run.to_string());
         }
         if let Some(target) = &self.target {
@@ -875,74 +865,31 @@ impl ResultsQuery {
         url
     }
 
-    /// `PgStore::query_results` (queries.rs).
-    fn sql(&self) -> Prepared {
-        let mut p = Prepared::new(
-            "SELECT res.run_id, res.target, res.action_index, res.status, res.started_at,
-                    res.duration_ms, res.timings, res.fields, res.rows, res.raw_excerpt,
-                    res.reason, res.agent_id, r.job_id, res.run_created_at
-             FROM results AS res
-             JOIN runs AS r ON r.id = res.run_id AND r.created_at = res.run_created_at
-             WHERE true",
-        );
-        let ts = |t: DateTime<Utc>| Some(t.to_rfc3339());
-        if let Some((run, created)) = self.run {
-            let (a, b) = (
-                p.arg("uuid", Some(run.to_string())),
-                p.arg("timestamptz", ts(created)),
-            );
-            p.push(&format!(
-                " AND res.run_id = {a} AND res.run_created_at = {b}"
-            ));
-        }
-        if let Some(job) = self.job {
-            let a = p.arg("uuid", Some(job.to_string()));
-            p.push(&format!(" AND r.job_id = {a}"));
-        }
-        if let Some(target) = &self.target {
-            let a = p.arg("text", Some(target.clone()));
-            p.push(&format!(" AND res.target = {a}"));
-        }
-        if let Some(status) = self.status {
-            let a = p.arg("text", Some(status.to_owned()));
-            p.push(&format!(" AND res.status = {a}"));
-        }
-        if let Some(from) = self.from {
-            let (a, b) = (
-                p.arg("timestamptz", ts(from)),
-                p.arg("timestamptz", ts(from - TimeDelta::days(MAX_RUN_SPAN_DAYS))),
-            );
-            p.push(&format!(
-                " AND res.started_at >= {a} AND res.run_created_at >= {b}"
-            ));
-        }
-        if let Some(to) = self.to {
-            let (a, b) = (p.arg("timestamptz", ts(to)), p.arg("timestamptz", ts(to)));
-            p.push(&format!(
-                " AND res.started_at < {a} AND res.run_created_at < {b}"
-            ));
-        }
-        if let Some((created, run, target, action)) = &self.after {
-            let (c1, c2, r1, r2, t, a) = (
-                p.arg("timestamptz", ts(*created)),
-                p.arg("timestamptz", ts(*created)),
-                p.arg("uuid", Some(run.clone())),
-                p.arg("uuid", Some(run.clone())),
-                p.arg("text", Some(target.clone())),
-                p.arg("integer", Some(action.to_string())),
-            );
-            p.push(&format!(
-                " AND (res.run_created_at < {c1} OR (res.run_created_at = {c2} AND \
-                 (res.run_id < {r1} OR (res.run_id = {r2} AND \
-                 (res.target, res.action_index) > ({t}, {a})))))"
-            ));
-        }
-        let l = p.arg("bigint", Some("100".into()));
-        p.push(&format!(
-            " ORDER BY res.run_created_at DESC, res.run_id DESC, res.target, res.action_index
-              LIMIT {l}"
-        ));
-        p
+    /// The store's filter for the same request.
+    fn filter(&self) -> anyhow::Result<ResultFilter> {
+        let after = match &self.after {
+            Some((run_created_at, run, target, action_index)) => Some(ResultKey {
+                run_created_at: *run_created_at,
+                run_id: run.parse().context("the cursor's run id")?,
+                target: target.clone(),
+                action_index: *action_index,
+            }),
+            None => None,
+        };
+        Ok(ResultFilter {
+            run_id: self.run,
+            job_id: self.job,
+            target: self.target.clone(),
+            status: self
+                .status
+                .map(|s| s.parse())
+                .transpose()
+                .map_err(|e| anyhow!("{e}"))?,
+            from: self.from,
+            to: self.to,
+            after,
+            limit: 100,
+        })
     }
 }
 
@@ -1011,7 +958,16 @@ struct Query {
     name: String,
     url: String,
     class: Class,
-    anchor: Vec<Prepared>,
+    anchor: Anchor,
+}
+
+/// What a request's PostgreSQL time is measured on.
+enum Anchor {
+    /// Statements mirroring the store's, prepared and explained through `psql`.
+    Sql(Vec<Prepared>),
+    /// A result query, explained by the store itself
+    /// ([`PgStore::explain_query_results`]): its statement depends on the filter.
+    Store(ResultFilter),
 }
 
 /// The items and cursor of a list page.
@@ -1055,11 +1011,10 @@ async fn queries(
     client: &reqwest::Client,
     controller: &Controller,
     seeded: &Seeded,
-    store: &PgStore,
 ) -> anyhow::Result<Vec<Query>> {
     let base = controller.url("");
     let mut out = Vec::new();
-    let mut list = |name: &str, url: String, anchor: Vec<Prepared>| {
+    let mut list = |name: &str, url: String, anchor: Anchor| {
         out.push(Query {
             name: name.to_owned(),
             url,
@@ -1070,9 +1025,9 @@ async fn queries(
 
     // Jobs. Each list call is two statements: the page, then the page's last runs.
     let jobs_url = |q: &str| format!("{base}/api/v1/jobs?limit=100{q}");
-    let with_runs = async |url: &str, jobs: Prepared| -> anyhow::Result<Vec<Prepared>> {
+    let with_runs = async |url: &str, jobs: Prepared| -> anyhow::Result<Anchor> {
         let (page, _) = get_json(client, url).await?;
-        Ok(vec![jobs, last_runs_sql(&ids_of(&page))])
+        Ok(Anchor::Sql(vec![jobs, last_runs_sql(&ids_of(&page))]))
     };
     let url = jobs_url("");
     list(
@@ -1112,11 +1067,6 @@ async fn queries(
 
     // Results.
     let job = seeded.busy_job;
-    let run_created = store
-        .get_run(seeded.busy_run)
-        .await
-        .context("the busy run")?
-        .created_at;
     let by_job = ResultsQuery {
         job: Some(job),
         ..ResultsQuery::default()
@@ -1124,7 +1074,7 @@ async fn queries(
     list(
         "results: job_id (busy job)",
         by_job.url(&base, None),
-        vec![by_job.sql()],
+        Anchor::Store(by_job.filter()?),
     );
     let failed = ResultsQuery {
         status: Some("fail"),
@@ -1133,7 +1083,7 @@ async fn queries(
     list(
         "results: job_id & status=fail",
         failed.url(&base, None),
-        vec![failed.sql()],
+        Anchor::Store(failed.filter()?),
     );
     let (url, last) = later_page(client, &by_job.url(&base, None), 10).await?;
     let after = ResultsQuery {
@@ -1145,15 +1095,19 @@ async fn queries(
         )),
         ..by_job.clone()
     };
-    list("results: job_id, page 10 (cursor)", url, vec![after.sql()]);
+    list(
+        "results: job_id, page 10 (cursor)",
+        url,
+        Anchor::Store(after.filter()?),
+    );
     let by_run = ResultsQuery {
-        run: Some((seeded.busy_run, run_created)),
+        run: Some(seeded.busy_run),
         ..ResultsQuery::default()
     };
     list(
         "results: run_id",
         by_run.url(&base, None),
-        vec![by_run.sql()],
+        Anchor::Store(by_run.filter()?),
     );
     let busy_target = seeded.busy_target.clone();
     let job_target = ResultsQuery {
@@ -1163,7 +1117,7 @@ async fn queries(
     list(
         "results: job_id & target",
         job_target.url(&base, None),
-        vec![job_target.sql()],
+        Anchor::Store(job_target.filter()?),
     );
     let only_target = ResultsQuery {
         target: Some(busy_target),
@@ -1172,7 +1126,7 @@ async fn queries(
     list(
         "results: target (all jobs)",
         only_target.url(&base, None),
-        vec![only_target.sql()],
+        Anchor::Store(only_target.filter()?),
     );
     // An hour in the middle of the busy runs (a day back with the default sizes).
     let from = seeded.now - TimeDelta::hours((seeded.busy_hours / 2 + 1).min(24) as i64);
@@ -1185,7 +1139,7 @@ async fn queries(
     list(
         "results: from/to 1 h (all jobs)",
         range.url(&base, None),
-        vec![range.sql()],
+        Anchor::Store(range.filter()?),
     );
     let job_range = ResultsQuery {
         job: Some(job),
@@ -1194,26 +1148,26 @@ async fn queries(
     list(
         "results: job_id & from/to 1 h",
         job_range.url(&base, None),
-        vec![job_range.sql()],
+        Anchor::Store(job_range.filter()?),
     );
 
     // Runs.
     list(
         "runs: job_id (busy job)",
         format!("{base}/api/v1/runs?job_id={job}&limit=100"),
-        vec![runs_sql(Some(job))],
+        Anchor::Sql(vec![runs_sql(Some(job))]),
     );
     list(
         "runs: all, newest first",
         format!("{base}/api/v1/runs?limit=100"),
-        vec![runs_sql(None)],
+        Anchor::Sql(vec![runs_sql(None)]),
     );
 
     out.push(Query {
         name: "series: busy job, rtt_avg_ms, 24 h by 1 h".into(),
         url: format!("{base}/api/v1/jobs/{job}/series?field=rtt_avg_ms&step=1h"),
         class: Class::Aggregate,
-        anchor: vec![series_sql(job, "rtt_avg_ms", 3600, Utc::now())],
+        anchor: Anchor::Sql(vec![series_sql(job, "rtt_avg_ms", 3600, Utc::now())]),
     });
     Ok(out)
 }
@@ -1370,6 +1324,26 @@ fn anchor(url: &str, statements: &[Prepared]) -> anyhow::Result<AnchorFigures> {
     Ok(figures)
 }
 
+/// [`anchor`] for a result query: the store's own `EXPLAIN ANALYZE` of the statement it
+/// runs, [`ANCHOR_EXECUTIONS`] times.
+async fn store_anchor(store: &PgStore, filter: &ResultFilter) -> anyhow::Result<AnchorFigures> {
+    let mut times = Vec::new();
+    let mut last_plan = String::new();
+    for _ in 0..ANCHOR_EXECUTIONS {
+        last_plan = store.explain_query_results(filter).await?;
+        let ms = last_plan
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("Execution Time:"))
+            .and_then(|ms| ms.trim().trim_end_matches("ms").trim().parse::<f64>().ok())
+            .with_context(|| format!("cannot read EXPLAIN ANALYZE output:\n{last_plan}"))?;
+        times.push(ms);
+    }
+    Ok(AnchorFigures {
+        exec_ms: median(times[ANCHOR_EXECUTIONS / 2..].to_vec()),
+        plans: vec![format!("{filter:?}\n{last_plan}")],
+    })
+}
+
 struct Measured {
     name: String,
     class: Class,
@@ -1386,6 +1360,7 @@ async fn measure(
     client: &reqwest::Client,
     controller: &mut Controller,
     db: &TestDb,
+    store: &PgStore,
     queries: Vec<Query>,
 ) -> anyhow::Result<Vec<Measured>> {
     let mut out = Vec::new();
@@ -1421,7 +1396,10 @@ async fn measure(
             None
         };
         controller.check_alive()?;
-        let anchor = anchor(db.url(), &q.anchor)?;
+        let anchor = match &q.anchor {
+            Anchor::Sql(statements) => anchor(db.url(), statements)?,
+            Anchor::Store(filter) => store_anchor(store, filter).await?,
+        };
         println!(
             "{}: {items} items, {bytes} bytes; {} connections: p50 {:.1} ms, p90 {:.1} ms, \
              p99 {:.1} ms, {:.0} req/s, controller CPU {:.0}%; one connection: p50 {} ms, \
@@ -1636,8 +1614,8 @@ async fn bench() -> anyhow::Result<()> {
             settings.jobs,
             controller.log.display()
         );
-        let queries = queries(&client, &controller, &seeded, &store).await?;
-        let measured = measure(&settings, &client, &mut controller, &db, queries).await;
+        let queries = queries(&client, &controller, &seeded).await?;
+        let measured = measure(&settings, &client, &mut controller, &db, &store, queries).await;
         drop(controller);
         measured
     }

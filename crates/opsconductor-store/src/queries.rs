@@ -155,18 +155,7 @@ impl PgStore {
         &self,
         filter: &ResultFilter,
     ) -> Result<Vec<StoredResult>, StoreError> {
-        let mut q = match (filter.run_id, &filter.job_id, &filter.target) {
-            (Some(run_id), _, _) => {
-                // The run's creation day names the one partition to read.
-                let created = self.runs_created_at([run_id]).await?;
-                let Some(created) = created.get(&run_id) else {
-                    return Ok(Vec::new());
-                };
-                results_in_key_order(filter, Some((run_id, *created)))
-            }
-            (None, None, Some(_)) => results_in_key_order(filter, None),
-            _ => results_run_by_run(filter),
-        };
+        let mut q = self.results_statement(filter, "").await?;
         let rows: Vec<StoredResultRow> =
             q.build_query_as().fetch_all(&self.pool).await.map_err(db)?;
         rows.into_iter()
@@ -178,6 +167,44 @@ impl PgStore {
                 })
             })
             .collect()
+    }
+
+    /// PostgreSQL's `EXPLAIN (ANALYZE, BUFFERS)` of the statement
+    /// [`PgStore::query_results`] runs for `filter`, executed: the plan and its timings, for
+    /// finding out why a result query is slow (and the REST benchmark's anchor).
+    pub async fn explain_query_results(&self, filter: &ResultFilter) -> Result<String, StoreError> {
+        let mut q = self
+            .results_statement(filter, "EXPLAIN (ANALYZE, BUFFERS) ")
+            .await?;
+        let lines: Vec<String> = q
+            .build_query_scalar()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(lines.join("\n"))
+    }
+
+    /// The statement serving `filter` (after `prefix`); [`StoreError::NotFound`] for a run
+    /// that does not exist. See [`PgStore::query_results`] for the two shapes.
+    async fn results_statement(
+        &self,
+        filter: &ResultFilter,
+        prefix: &str,
+    ) -> Result<QueryBuilder<Postgres>, StoreError> {
+        Ok(match (filter.run_id, &filter.job_id, &filter.target) {
+            (Some(run_id), _, _) => {
+                // The run's creation day names the one partition to read.
+                let created = self
+                    .runs_created_at([run_id])
+                    .await?
+                    .get(&run_id)
+                    .copied()
+                    .ok_or_else(|| StoreError::not_found(format!("run {run_id}")))?;
+                results_in_key_order(prefix, filter, Some((run_id, created)))
+            }
+            (None, None, Some(_)) => results_in_key_order(prefix, filter, None),
+            _ => results_run_by_run(prefix, filter),
+        })
     }
 
     /// A job's results over time in buckets of `query.step`: count, success rate,
@@ -315,10 +342,11 @@ fn push_run_created_bounds(q: &mut QueryBuilder<Postgres>, column: &str, filter:
 /// time, which names the partition) or one target across every job (the
 /// `results_by_target` index, whose order is the page's once the target is fixed).
 fn results_in_key_order(
+    prefix: &str,
     filter: &ResultFilter,
     run: Option<(RunId, DateTime<Utc>)>,
 ) -> QueryBuilder<Postgres> {
-    let mut q = QueryBuilder::new("SELECT ");
+    let mut q = QueryBuilder::new(format!("{prefix}SELECT "));
     push_result_columns(&mut q, "res");
     q.push(
         ", r.job_id, res.run_created_at
@@ -363,9 +391,9 @@ fn results_in_key_order(
 /// Runs newest first (`runs_by_job_newest` or `runs_newest`), and from each a page of
 /// its results in primary-key order (or `results_problems` order for a status other
 /// than ok); the outer LIMIT stops reading runs once the page is full.
-fn results_run_by_run(filter: &ResultFilter) -> QueryBuilder<Postgres> {
+fn results_run_by_run(prefix: &str, filter: &ResultFilter) -> QueryBuilder<Postgres> {
     let limit = page_limit(filter);
-    let mut q = QueryBuilder::new("SELECT ");
+    let mut q = QueryBuilder::new(format!("{prefix}SELECT "));
     push_result_columns(&mut q, "res");
     q.push(
         ", r.job_id, r.created_at AS run_created_at

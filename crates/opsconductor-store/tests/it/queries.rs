@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 use opsconductor_core::ids::{JobId, RunId};
 use opsconductor_core::model::ResultStatus;
 use opsconductor_store::testing::fresh_database;
-use opsconductor_store::{PgStore, ResultFilter, ResultKey};
+use opsconductor_store::{PgStore, ResultFilter, ResultKey, StoreError};
 
 use crate::{job_spec, new_run_at, result, targets};
 
@@ -187,4 +187,35 @@ async fn a_cursor_from_a_run_that_is_gone_continues_with_older_runs() {
         all.len(),
         "every stored result follows that key"
     );
+}
+
+#[tokio::test]
+async fn explaining_a_result_query_runs_the_statement_the_query_uses() {
+    let (store, _db) = fresh_database().await;
+    let now = Utc::now().duration_trunc(Duration::seconds(1)).unwrap();
+    let all = seed(&store, now).await;
+    let by_run = ResultFilter {
+        run_id: Some(all[0].run_id),
+        limit: 10,
+        ..ResultFilter::default()
+    };
+    let plan = store.explain_query_results(&by_run).await.unwrap();
+    assert!(plan.contains("Execution Time:"), "{plan}");
+    let failed = ResultFilter {
+        job_id: Some(all[0].job_id),
+        status: Some(ResultStatus::Fail),
+        limit: 10,
+        ..ResultFilter::default()
+    };
+    let plan = store.explain_query_results(&failed).await.unwrap();
+    assert!(plan.contains("Execution Time:"), "{plan}");
+    let gone = ResultFilter {
+        run_id: Some(RunId::new()),
+        limit: 10,
+        ..ResultFilter::default()
+    };
+    assert!(matches!(
+        store.explain_query_results(&gone).await,
+        Err(StoreError::NotFound { .. })
+    ));
 }
