@@ -156,8 +156,16 @@ impl PgStore {
         filter: &ResultFilter,
     ) -> Result<Vec<StoredResult>, StoreError> {
         let mut q = self.results_statement(filter, "").await?;
-        let rows: Vec<StoredResultRow> =
-            q.build_query_as().fetch_all(&self.pool).await.map_err(db)?;
+        // Planned for its arguments every time (an unnamed statement): a generic plan
+        // cannot know how many runs a job has or how many results a run, and the one
+        // PostgreSQL settles on after five executions read and sorted a page from each of
+        // the job's runs (8 ms against 0.3 ms; docs/BENCHMARKS.md, REST API).
+        let rows: Vec<StoredResultRow> = q
+            .build_query_as()
+            .persistent(false)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
         rows.into_iter()
             .map(|row| {
                 Ok(StoredResult {
@@ -424,6 +432,11 @@ fn results_run_by_run(prefix: &str, filter: &ResultFilter) -> QueryBuilder<Postg
         q.push(" AND r.job_id = ").push_bind(*job_id.as_uuid());
     }
     push_run_created_bounds(&mut q, "r.created_at", filter);
+    if let Some(from) = filter.from {
+        // Runs whose last result started before the range hold nothing for it (and runs
+        // without results, NULL, nothing at all).
+        q.push(" AND r.last_result_at >= ").push_bind(from);
+    }
     if let Some(after) = &filter.after {
         q.push(" AND (r.created_at, r.id) <= (")
             .push_bind(after.run_created_at)

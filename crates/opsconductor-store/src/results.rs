@@ -29,9 +29,10 @@ pub struct IngestOutcome {
     pub duplicates: u64,
 }
 
-/// The tail of every result-writing statement. Expects a CTE `inserted (run_id, status)`
-/// holding only the rows the statement inserted; defines `counts` (per run and status) and
-/// updates the runs. A run completes when every expected result is in, unless it already
+/// The tail of every result-writing statement. Expects a CTE
+/// `inserted (run_id, status, started_at)` holding only the rows the statement inserted;
+/// defines `counts` (per run and status) and updates the runs: their counters and
+/// `last_result_at` (the latest result start, which bounds time-range queries). A run completes when every expected result is in, unless it already
 /// ended (a cancelled run keeps its status while late results are counted).
 macro_rules! count_and_finish {
     () => {
@@ -42,7 +43,8 @@ macro_rules! count_and_finish {
            count(*) FILTER (WHERE status = 'warn')    AS warn,
            count(*) FILTER (WHERE status = 'fail')    AS fail,
            count(*) FILTER (WHERE status = 'error')   AS error,
-           count(*) FILTER (WHERE status = 'timeout') AS timeout
+           count(*) FILTER (WHERE status = 'timeout') AS timeout,
+           max(started_at)                            AS last_started
     FROM inserted
     GROUP BY run_id
 ), counted AS (
@@ -52,6 +54,7 @@ macro_rules! count_and_finish {
         fail = r.fail + c.fail,
         error = r.error + c.error,
         timeout = r.timeout + c.timeout,
+        last_result_at = greatest(r.last_result_at, c.last_started),
         status = CASE
             WHEN r.status IN ('queued', 'running')
              AND r.ok + r.warn + r.fail + r.error + r.timeout
@@ -93,7 +96,7 @@ macro_rules! ingest_sql {
     ",
             $conflict,
             "
-    RETURNING run_id, status
+    RETURNING run_id, status, started_at
 )",
             count_and_finish!(),
             "SELECT count(*) FROM inserted"
@@ -134,7 +137,7 @@ macro_rules! fill_missing_sql {
            chunk_id
     FROM missing
     ON CONFLICT DO NOTHING
-    RETURNING run_id, status
+    RETURNING run_id, status, started_at
 )",
             count_and_finish!(),
             "SELECT run_id, ok + warn + fail + error + timeout FROM counts"
