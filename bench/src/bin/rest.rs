@@ -763,27 +763,29 @@ const RUN_COLUMNS: &str = "id, job_id, job_version, status, trigger, scheduled_f
      created_at, deadline_at, started_at, finished_at, total, ok, warn, fail, error, timeout, \
      reason";
 
-/// `PgStore::list_jobs`' first statement (jobs.rs).
+/// `PgStore::list_jobs`' first statement (jobs.rs): only the filters given.
 fn jobs_sql(text: Option<&str>, tag: Option<&str>, after_name: Option<&str>) -> Prepared {
     let mut p = Prepared::default();
-    let text = text.map(|t| format!("%{t}%"));
-    let (t, g, e, a, l) = (
-        p.arg("text", text),
-        p.arg("text", tag.map(str::to_owned)),
-        p.arg("boolean", None),
-        p.arg("text", after_name.map(str::to_owned)),
-        p.arg("bigint", Some("100".into())),
-    );
-    p.push(&format!(
-        "SELECT id, version, spec, created_at, updated_at FROM jobs
-         WHERE NOT hidden
-           AND ({t}::text IS NULL OR name ILIKE {t} OR spec->>'description' ILIKE {t})
-           AND ({g}::text IS NULL OR spec->'tags' @> jsonb_build_array({g}::text))
-           AND ({e}::boolean IS NULL OR enabled = {e})
-           AND ({a}::text IS NULL OR name > {a})
-         ORDER BY name
-         LIMIT {l}"
-    ));
+    p.push("SELECT id, version, spec, created_at, updated_at FROM jobs WHERE NOT hidden");
+    if let Some(text) = text {
+        let (a, b) = (
+            p.arg("text", Some(format!("%{text}%"))),
+            p.arg("text", Some(format!("%{text}%"))),
+        );
+        p.push(&format!(
+            " AND (name ILIKE {a} OR spec->>'description' ILIKE {b})"
+        ));
+    }
+    if let Some(tag) = tag {
+        let g = p.arg("jsonb", Some(json!([tag]).to_string()));
+        p.push(&format!(" AND spec->'tags' @> {g}"));
+    }
+    if let Some(after) = after_name {
+        let a = p.arg("text", Some(after.to_owned()));
+        p.push(&format!(" AND name > {a}"));
+    }
+    let l = p.arg("bigint", Some("100".into()));
+    p.push(&format!(" ORDER BY name LIMIT {l}"));
     p
 }
 
@@ -792,8 +794,11 @@ fn last_runs_sql(ids: &[String]) -> Prepared {
     let mut p = Prepared::default();
     let ids = p.arg("uuid[]", Some(format!("{{{}}}", ids.join(","))));
     p.push(&format!(
-        "SELECT DISTINCT ON (job_id) {RUN_COLUMNS} FROM runs WHERE job_id = ANY({ids})
-         ORDER BY job_id, created_at DESC, id DESC"
+        "SELECT r.* FROM unnest({ids}) AS page (job_id)
+         CROSS JOIN LATERAL (
+             SELECT {RUN_COLUMNS} FROM runs WHERE runs.job_id = page.job_id
+             ORDER BY created_at DESC, id DESC LIMIT 1
+         ) AS r"
     ));
     p
 }

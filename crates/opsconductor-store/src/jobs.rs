@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use opsconductor_core::ids::JobId;
 use opsconductor_core::model::{Job, JobSpec, Run};
 use sqlx::types::Json;
+use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::PgStore;
@@ -133,30 +134,43 @@ impl PgStore {
 
     /// Jobs by name, filtered, each with its newest run, at most `filter.limit`.
     pub async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobListItem>, StoreError> {
-        let text = filter.text.as_deref().map(like_pattern);
-        let jobs: Vec<JobRow> = sqlx::query_as(
-            "SELECT id, version, spec, created_at, updated_at FROM jobs
-             WHERE NOT hidden
-               AND ($1::text IS NULL OR name ILIKE $1 OR spec->>'description' ILIKE $1)
-               AND ($2::text IS NULL OR spec->'tags' @> jsonb_build_array($2::text))
-               AND ($3::boolean IS NULL OR enabled = $3)
-               AND ($4::text IS NULL OR name > $4)
-             ORDER BY name
-             LIMIT $5",
-        )
-        .bind(text)
-        .bind(filter.tag.as_deref())
-        .bind(filter.enabled)
-        .bind(filter.after_name.as_deref())
-        .bind(i64::from(filter.limit.clamp(1, MAX_PAGE)))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
+        // Only the filters given are in the statement: `($1 IS NULL OR …)` conditions
+        // hide from the planner which indexes apply.
+        let mut q = QueryBuilder::<Postgres>::new(
+            "SELECT id, version, spec, created_at, updated_at FROM jobs WHERE NOT hidden",
+        );
+        if let Some(text) = filter.text.as_deref() {
+            let pattern = like_pattern(text);
+            q.push(" AND (name ILIKE ")
+                .push_bind(pattern.clone())
+                .push(" OR spec->>'description' ILIKE ")
+                .push_bind(pattern)
+                .push(")");
+        }
+        if let Some(tag) = filter.tag.as_deref() {
+            q.push(" AND spec->'tags' @> ")
+                .push_bind(Json(serde_json::json!([tag])));
+        }
+        if let Some(enabled) = filter.enabled {
+            q.push(" AND enabled = ").push_bind(enabled);
+        }
+        if let Some(after) = filter.after_name.as_deref() {
+            q.push(" AND name > ").push_bind(after.to_owned());
+        }
+        q.push(" ORDER BY name LIMIT ")
+            .push_bind(i64::from(filter.limit.clamp(1, MAX_PAGE)));
+        let jobs: Vec<JobRow> = q.build_query_as().fetch_all(&self.pool).await.map_err(db)?;
         let ids: Vec<Uuid> = jobs.iter().map(|j| j.id).collect();
+        // Each job's newest run from the top of its `runs_by_job_newest` range; DISTINCT ON
+        // would read every run of every job on the page.
         let latest: Vec<RunRow> = sqlx::query_as(concat!(
-            "SELECT DISTINCT ON (job_id) ",
+            "SELECT r.* FROM unnest($1::uuid[]) AS page (job_id)
+             CROSS JOIN LATERAL (
+                 SELECT ",
             run_columns!(),
-            " FROM runs WHERE job_id = ANY($1) ORDER BY job_id, created_at DESC, id DESC"
+            " FROM runs WHERE runs.job_id = page.job_id
+                 ORDER BY created_at DESC, id DESC LIMIT 1
+             ) AS r"
         ))
         .bind(&ids)
         .fetch_all(&self.pool)
