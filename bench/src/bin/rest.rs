@@ -916,12 +916,14 @@ fn series_sql(job: JobId, field: &str, step_s: u64, now: DateTime<Utc>) -> Prepa
              SELECT res.started_at, res.status, res.duration_ms,
                     CASE WHEN jsonb_typeof(res.fields -> {f}) = 'number'
                          THEN (res.fields ->> {f})::double precision END AS value
-             FROM results AS res
-             JOIN runs AS r ON r.id = res.run_id AND r.created_at = res.run_created_at
+             FROM runs AS r
+             JOIN results AS res
+               ON res.run_id = r.id AND res.run_created_at = r.created_at
              WHERE r.job_id = {j}
+               AND r.created_at >= {from} - make_interval(days => {days})
+               AND r.created_at < {to}
+               AND r.last_result_at >= {from}
                AND res.started_at >= {from} AND res.started_at < {to}
-               AND res.run_created_at >= {from} - make_interval(days => {days})
-               AND res.run_created_at < {to}
                AND ({action}::integer IS NULL OR res.action_index = {action})
          )
          SELECT to_timestamp(floor(extract(epoch FROM started_at) / {step}) * {step}) AS at,

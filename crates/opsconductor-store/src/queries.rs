@@ -236,12 +236,14 @@ impl PgStore {
                  SELECT res.started_at, res.status, res.duration_ms,
                         CASE WHEN jsonb_typeof(res.fields -> $2) = 'number'
                              THEN (res.fields ->> $2)::double precision END AS value
-                 FROM results AS res
-                 JOIN runs AS r ON r.id = res.run_id AND r.created_at = res.run_created_at
+                 FROM runs AS r
+                 JOIN results AS res
+                   ON res.run_id = r.id AND res.run_created_at = r.created_at
                  WHERE r.job_id = $1
+                   AND r.created_at >= $3 - make_interval(days => $6)
+                   AND r.created_at < $4
+                   AND r.last_result_at >= $3
                    AND res.started_at >= $3 AND res.started_at < $4
-                   AND res.run_created_at >= $3 - make_interval(days => $6)
-                   AND res.run_created_at < $4
                    AND ($7::integer IS NULL OR res.action_index = $7)
              )
              SELECT to_timestamp(floor(extract(epoch FROM started_at) / $5) * $5) AS at,
@@ -438,9 +440,14 @@ fn results_run_by_run(prefix: &str, filter: &ResultFilter) -> QueryBuilder<Postg
         q.push(" AND r.last_result_at >= ").push_bind(from);
     }
     if let Some(after) = &filter.after {
-        q.push(" AND (r.created_at, r.id) <= (")
+        // `(r.created_at, r.id) <= (…)` spelled as a range plus a tie-break: the planner
+        // estimates a row comparison at about one run, and then sorts the results of
+        // every run it reads instead of stopping after the page (6 ms against 0.3 ms).
+        q.push(" AND r.created_at <= ")
             .push_bind(after.run_created_at)
-            .push(", ")
+            .push(" AND (r.created_at < ")
+            .push_bind(after.run_created_at)
+            .push(" OR r.id <= ")
             .push_bind(*after.run_id.as_uuid())
             .push(")");
     }

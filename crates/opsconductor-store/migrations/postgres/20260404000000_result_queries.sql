@@ -23,3 +23,9 @@ ALTER TABLE runs ADD COLUMN last_result_at timestamptz;
 UPDATE runs AS r SET last_result_at = m.last
 FROM (SELECT run_id, max(started_at) AS last FROM results GROUP BY run_id) AS m
 WHERE r.id = m.run_id;
+
+-- Result time ranges are read run by run (the runs of the range, by `last_result_at`
+-- and creation time, then each run's results by primary key), so the start-time index
+-- of 20260402000000_api_indexes.sql serves nothing any more; worse, the planner picked it
+-- inside the per-run page and then sorted whole runs.
+DROP INDEX results_by_started_at;
