@@ -139,30 +139,134 @@ pub struct SeriesQuery {
 impl PgStore {
     /// One page of results, newest run first, then by target and action; filters
     /// combine. The caller passes the last item's [`StoredResult::key`] as `after` to
-    /// get the next page.
+    /// get the next page. [`StoreError::NotFound`] for a `run_id` no run has.
     ///
-    /// Two statement shapes, picked by what the filter pins down (figures in
+    /// How a page is read depends on what the filter pins down (figures in
     /// docs/BENCHMARKS.md, REST API):
-    /// - a run, or a target across every job: results in key order, straight from the
-    ///   primary key or the `results_by_target` index;
-    /// - anything else (a job, a time range, a status, nothing): runs newest first from
-    ///   the runs indexes, and from each run a page of its results in key order. A page
-    ///   then reads about a page of rows. Joining `runs` to `results` on their two
-    ///   correlated keys instead makes the planner expect one row per run, read every
-    ///   matching result and sort them: 200 ms against 1 ms for a job with 240,000
-    ///   results.
+    /// - a run, or a target across every job: one statement reading results in key
+    ///   order, straight from the primary key or the `results_by_target` index;
+    /// - anything else (a job, a time range, a status, nothing): the candidate runs
+    ///   newest first, each with how many results it holds for the filter (its
+    ///   counters), then the results of just enough of those runs to fill the page, each
+    ///   run's in key order. A page reads about a page of rows. One statement joining
+    ///   `runs` to `results` cannot do this: the planner expects about one row per run
+    ///   (the two join keys are correlated, and runs differ in size by orders of
+    ///   magnitude), so it reads and sorts every matching result (200 ms against 1 ms for
+    ///   a job with 240,000 results) or every run's first page (6–9 ms).
     pub async fn query_results(
         &self,
         filter: &ResultFilter,
     ) -> Result<Vec<StoredResult>, StoreError> {
-        let mut q = self.results_statement(filter, "").await?;
-        // Planned for its arguments every time (an unnamed statement): a generic plan
-        // cannot know how many runs a job has or how many results a run, and the one
-        // PostgreSQL settles on after five executions read and sorted a page from each of
-        // the job's runs (8 ms against 0.3 ms; docs/BENCHMARKS.md, REST API).
-        let rows: Vec<StoredResultRow> = q
+        self.read_results(filter, None).await
+    }
+
+    /// PostgreSQL's `EXPLAIN (ANALYZE, BUFFERS)` of each statement
+    /// [`PgStore::query_results`] runs for `filter`, in order, separated by blank lines:
+    /// for finding out why a result query is slow (and the REST benchmark's anchor).
+    pub async fn explain_query_results(&self, filter: &ResultFilter) -> Result<String, StoreError> {
+        let mut plans = Vec::new();
+        self.read_results(filter, Some(&mut plans)).await?;
+        Ok(plans.join("\n\n"))
+    }
+
+    /// [`PgStore::query_results`]; with `plans`, each statement is also explained there.
+    async fn read_results(
+        &self,
+        filter: &ResultFilter,
+        plans: Option<&mut Vec<String>>,
+    ) -> Result<Vec<StoredResult>, StoreError> {
+        match (filter.run_id, &filter.job_id, &filter.target) {
+            (Some(run_id), _, _) => {
+                // The run's creation day names the one partition to read.
+                let created = self
+                    .runs_created_at([run_id])
+                    .await?
+                    .get(&run_id)
+                    .copied()
+                    .ok_or_else(|| StoreError::not_found(format!("run {run_id}")))?;
+                let run = Some((run_id, created));
+                self.fetch_results(|p| results_in_key_order(p, filter, run), plans)
+                    .await
+            }
+            (None, None, Some(_)) => {
+                self.fetch_results(|p| results_in_key_order(p, filter, None), plans)
+                    .await
+            }
+            _ => self.read_run_by_run(filter, plans).await,
+        }
+    }
+
+    /// The run-by-run reading of [`PgStore::query_results`].
+    async fn read_run_by_run(
+        &self,
+        filter: &ResultFilter,
+        mut plans: Option<&mut Vec<String>>,
+    ) -> Result<Vec<StoredResult>, StoreError> {
+        let limit = filter.limit.clamp(1, crate::MAX_PAGE) as usize;
+        let mut page: Vec<StoredResult> = Vec::new();
+        // The first batch of runs starts at the cursor's run (inclusive: the page goes on
+        // inside it), later batches after the last run read.
+        let mut from_run = filter
+            .after
+            .as_ref()
+            .map(|a| (a.run_created_at, *a.run_id.as_uuid(), true));
+        loop {
+            let runs: Vec<CandidateRun> = {
+                let build = |p: &str| candidate_runs(p, filter, from_run);
+                if let Some(plans) = plans.as_deref_mut() {
+                    plans.push(self.explain(build("EXPLAIN (ANALYZE, BUFFERS) ")).await?);
+                }
+                build("")
+                    .build_query_as()
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db)?
+            };
+            let mut rest = runs.as_slice();
+            while !rest.is_empty() && page.len() < limit {
+                let wanted = limit - page.len();
+                // Just enough runs to fill the page if each holds what its counters say
+                // (an upper bound: a time range or target takes fewer).
+                let mut take = 0;
+                let mut expected = 0_i64;
+                while take < rest.len() && expected < wanted as i64 {
+                    expected += if filter.target.is_some() {
+                        1
+                    } else {
+                        rest[take].matching
+                    };
+                    take += 1;
+                }
+                let (batch, later) = rest.split_at(take);
+                rest = later;
+                let read = self
+                    .fetch_results(
+                        |p| results_of_runs(p, filter, batch, wanted),
+                        plans.as_deref_mut(),
+                    )
+                    .await?;
+                page.extend(read);
+            }
+            let last = runs.last().map(|r| (r.created_at, r.id, false));
+            if page.len() >= limit || runs.len() < CANDIDATE_RUNS as usize || last.is_none() {
+                return Ok(page);
+            }
+            from_run = last;
+        }
+    }
+
+    /// Runs one result statement (built after the given prefix), explaining it first into
+    /// `plans` when asked.
+    async fn fetch_results(
+        &self,
+        build: impl Fn(&str) -> QueryBuilder<Postgres>,
+        plans: Option<&mut Vec<String>>,
+    ) -> Result<Vec<StoredResult>, StoreError> {
+        if let Some(plans) = plans {
+            plans.push(self.explain(build("EXPLAIN (ANALYZE, BUFFERS) ")).await?);
+        }
+        let rows: Vec<StoredResultRow> = build("")
             .build_query_as()
-            .persistent(false)
             .fetch_all(&self.pool)
             .await
             .map_err(db)?;
@@ -177,42 +281,14 @@ impl PgStore {
             .collect()
     }
 
-    /// PostgreSQL's `EXPLAIN (ANALYZE, BUFFERS)` of the statement
-    /// [`PgStore::query_results`] runs for `filter`, executed: the plan and its timings, for
-    /// finding out why a result query is slow (and the REST benchmark's anchor).
-    pub async fn explain_query_results(&self, filter: &ResultFilter) -> Result<String, StoreError> {
-        let mut q = self
-            .results_statement(filter, "EXPLAIN (ANALYZE, BUFFERS) ")
-            .await?;
+    /// The plan text of an `EXPLAIN` statement.
+    async fn explain(&self, mut q: QueryBuilder<Postgres>) -> Result<String, StoreError> {
         let lines: Vec<String> = q
             .build_query_scalar()
             .fetch_all(&self.pool)
             .await
             .map_err(db)?;
         Ok(lines.join("\n"))
-    }
-
-    /// The statement serving `filter` (after `prefix`); [`StoreError::NotFound`] for a run
-    /// that does not exist. See [`PgStore::query_results`] for the two shapes.
-    async fn results_statement(
-        &self,
-        filter: &ResultFilter,
-        prefix: &str,
-    ) -> Result<QueryBuilder<Postgres>, StoreError> {
-        Ok(match (filter.run_id, &filter.job_id, &filter.target) {
-            (Some(run_id), _, _) => {
-                // The run's creation day names the one partition to read.
-                let created = self
-                    .runs_created_at([run_id])
-                    .await?
-                    .get(&run_id)
-                    .copied()
-                    .ok_or_else(|| StoreError::not_found(format!("run {run_id}")))?;
-                results_in_key_order(prefix, filter, Some((run_id, created)))
-            }
-            (None, None, Some(_)) => results_in_key_order(prefix, filter, None),
-            _ => results_run_by_run(prefix, filter),
-        })
     }
 
     /// A job's results over time in buckets of `query.step`: count, success rate,
@@ -398,18 +474,84 @@ fn results_in_key_order(
     q
 }
 
-/// Runs newest first (`runs_by_job_newest` or `runs_newest`), and from each a page of
-/// its results in primary-key order (or `results_problems` order for a status other
-/// than ok); the outer LIMIT stops reading runs once the page is full.
-fn results_run_by_run(prefix: &str, filter: &ResultFilter) -> QueryBuilder<Postgres> {
-    let limit = page_limit(filter);
+/// Runs read per candidate statement of the run-by-run reading.
+const CANDIDATE_RUNS: i64 = 100;
+
+/// A run that may hold results for a filter, and how many at most.
+#[derive(FromRow)]
+struct CandidateRun {
+    id: Uuid,
+    created_at: DateTime<Utc>,
+    job_id: Uuid,
+    /// Its results of the filter's status (all its results without one), from its
+    /// counters.
+    matching: i64,
+}
+
+/// Up to [`CANDIDATE_RUNS`] runs that can hold results for `filter`, newest first,
+/// starting at `from_run` (creation time, id, whether that run itself is included): the
+/// job's (`runs_by_job_newest`) or all (`runs_newest`), created in the time range's
+/// reach, with a result at or after its start, and with results of the status asked for.
+fn candidate_runs(
+    prefix: &str,
+    filter: &ResultFilter,
+    from_run: Option<(DateTime<Utc>, Uuid, bool)>,
+) -> QueryBuilder<Postgres> {
+    // A counter column named from the closed set of statuses.
+    let matching = match filter.status {
+        Some(status) => status.as_str().to_owned(),
+        None => "(ok + warn + fail + error + timeout)".to_owned(),
+    };
+    let mut q = QueryBuilder::new(format!(
+        "{prefix}SELECT id, created_at, job_id, {matching} AS matching FROM runs
+         WHERE {matching} > 0"
+    ));
+    if let Some(job_id) = filter.job_id {
+        q.push(" AND job_id = ").push_bind(*job_id.as_uuid());
+    }
+    push_run_created_bounds(&mut q, "created_at", filter);
+    if let Some(from) = filter.from {
+        // Runs whose last result started before the range hold nothing for it.
+        q.push(" AND last_result_at >= ").push_bind(from);
+    }
+    if let Some((created_at, id, inclusive)) = from_run {
+        // `(created_at, id) <= (…)` as a range plus a tie-break, which the planner
+        // estimates better than a row comparison.
+        q.push(" AND created_at <= ")
+            .push_bind(created_at)
+            .push(" AND (created_at < ")
+            .push_bind(created_at)
+            .push(if inclusive { " OR id <= " } else { " OR id < " })
+            .push_bind(id)
+            .push(")");
+    }
+    q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+        .push_bind(CANDIDATE_RUNS);
+    q
+}
+
+/// Up to `wanted` results of `runs` (in their order) for `filter`: each run's in key
+/// order from the primary key (or `results_problems` for a status other than ok), the
+/// cursor's run continuing after the cursor.
+fn results_of_runs(
+    prefix: &str,
+    filter: &ResultFilter,
+    runs: &[CandidateRun],
+    wanted: usize,
+) -> QueryBuilder<Postgres> {
+    let wanted = i64::try_from(wanted).unwrap_or(i64::MAX);
     let mut q = QueryBuilder::new(format!("{prefix}SELECT "));
     push_result_columns(&mut q, "res");
-    q.push(
-        ", r.job_id, r.created_at AS run_created_at
-         FROM runs AS r
-         CROSS JOIN LATERAL (SELECT ",
-    );
+    q.push(", r.job_id, r.created_at AS run_created_at FROM unnest(")
+        .push_bind(runs.iter().map(|r| r.id).collect::<Vec<_>>())
+        .push("::uuid[], ")
+        .push_bind(runs.iter().map(|r| r.created_at).collect::<Vec<_>>())
+        .push("::timestamptz[], ")
+        .push_bind(runs.iter().map(|r| r.job_id).collect::<Vec<_>>())
+        .push(
+            "::uuid[]) WITH ORDINALITY AS r (id, created_at, job_id, n)
+             CROSS JOIN LATERAL (SELECT ",
+        );
     push_result_columns(&mut q, "x");
     q.push(
         " FROM results AS x
@@ -417,8 +559,6 @@ fn results_run_by_run(prefix: &str, filter: &ResultFilter) -> QueryBuilder<Postg
     );
     push_result_conditions(&mut q, "x", filter);
     if let Some(after) = &filter.after {
-        // Within the cursor's run, continue after its (target, action); older runs start
-        // from their first result.
         q.push(" AND (r.id <> ")
             .push_bind(*after.run_id.as_uuid())
             .push(" OR (x.target, x.action_index) > (")
@@ -428,31 +568,9 @@ fn results_run_by_run(prefix: &str, filter: &ResultFilter) -> QueryBuilder<Postg
             .push("))");
     }
     q.push(" ORDER BY x.target, x.action_index LIMIT ")
-        .push_bind(limit)
-        .push(") AS res WHERE true");
-    if let Some(job_id) = filter.job_id {
-        q.push(" AND r.job_id = ").push_bind(*job_id.as_uuid());
-    }
-    push_run_created_bounds(&mut q, "r.created_at", filter);
-    if let Some(from) = filter.from {
-        // Runs whose last result started before the range hold nothing for it (and runs
-        // without results, NULL, nothing at all).
-        q.push(" AND r.last_result_at >= ").push_bind(from);
-    }
-    if let Some(after) = &filter.after {
-        // `(r.created_at, r.id) <= (…)` spelled as a range plus a tie-break: the planner
-        // estimates a row comparison at about one run, and then sorts the results of
-        // every run it reads instead of stopping after the page (6 ms against 0.3 ms).
-        q.push(" AND r.created_at <= ")
-            .push_bind(after.run_created_at)
-            .push(" AND (r.created_at < ")
-            .push_bind(after.run_created_at)
-            .push(" OR r.id <= ")
-            .push_bind(*after.run_id.as_uuid())
-            .push(")");
-    }
-    q.push(" ORDER BY r.created_at DESC, r.id DESC, res.target, res.action_index LIMIT ")
-        .push_bind(limit);
+        .push_bind(wanted)
+        .push(") AS res ORDER BY r.n, res.target, res.action_index LIMIT ")
+        .push_bind(wanted);
     q
 }
 

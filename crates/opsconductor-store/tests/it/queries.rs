@@ -219,3 +219,62 @@ async fn explaining_a_result_query_runs_the_statement_the_query_uses() {
         Err(StoreError::NotFound { .. })
     ));
 }
+
+#[tokio::test]
+async fn pages_span_more_runs_than_one_candidate_batch() {
+    let (store, _db) = fresh_database().await;
+    let job = store.create_job(&job_spec("many runs")).await.unwrap();
+    let now = Utc::now().duration_trunc(Duration::seconds(1)).unwrap();
+    let addresses = targets(2);
+    let mut runs = Vec::new();
+    for i in 0..230 {
+        let created_at = now - Duration::minutes(i);
+        let new = new_run_at(&job, &addresses, 2, 1, created_at);
+        store.create_run(&new).await.unwrap();
+        // Every 7th run failed on its second target.
+        let status = if i % 7 == 0 {
+            ResultStatus::Fail
+        } else {
+            ResultStatus::Ok
+        };
+        let mut batch = vec![result(new.id, &addresses[0], 0, ResultStatus::Ok)];
+        batch.push(result(new.id, &addresses[1], 0, status));
+        store.ingest_results(None, None, &batch).await.unwrap();
+        runs.push(new.id);
+    }
+    let failed = all_pages(
+        &store,
+        &ResultFilter {
+            job_id: Some(job.id),
+            status: Some(ResultStatus::Fail),
+            limit: 4,
+            ..ResultFilter::default()
+        },
+    )
+    .await;
+    let want: Vec<RunId> = runs.iter().step_by(7).copied().collect();
+    assert_eq!(failed.iter().map(|e| e.run_id).collect::<Vec<_>>(), want);
+    let one_target = all_pages(
+        &store,
+        &ResultFilter {
+            job_id: Some(job.id),
+            target: Some(addresses[1].clone()),
+            limit: 70,
+            ..ResultFilter::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        one_target.iter().map(|e| e.run_id).collect::<Vec<_>>(),
+        runs
+    );
+    let everything = all_pages(
+        &store,
+        &ResultFilter {
+            limit: 150,
+            ..ResultFilter::default()
+        },
+    )
+    .await;
+    assert_eq!(everything.len(), 460);
+}
