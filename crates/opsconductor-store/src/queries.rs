@@ -185,11 +185,11 @@ impl PgStore {
                     .copied()
                     .ok_or_else(|| StoreError::not_found(format!("run {run_id}")))?;
                 let run = Some((run_id, created));
-                self.fetch_results(|p| results_in_key_order(p, filter, run), plans)
+                self.fetch_results(|p| results_in_key_order(p, filter, run), true, plans)
                     .await
             }
             (None, None, Some(_)) => {
-                self.fetch_results(|p| results_in_key_order(p, filter, None), plans)
+                self.fetch_results(|p| results_in_key_order(p, filter, None), true, plans)
                     .await
             }
             _ => self.read_run_by_run(filter, plans).await,
@@ -239,9 +239,20 @@ impl PgStore {
                 }
                 let (batch, later) = rest.split_at(take);
                 rest = later;
+                // A few runs are big ones: each gets its own branch, planned with its
+                // creation time known so that only its partition is read, in key order,
+                // from the cursor on. Many runs are small ones: one join over all.
+                let few = batch.len() <= FEW_RUNS;
                 let read = self
                     .fetch_results(
-                        |p| results_of_runs(p, filter, batch, wanted),
+                        |p| {
+                            if few {
+                                results_of_few_runs(p, filter, batch, wanted)
+                            } else {
+                                results_of_runs(p, filter, batch, wanted)
+                            }
+                        },
+                        !few,
                         plans.as_deref_mut(),
                     )
                     .await?;
@@ -256,10 +267,11 @@ impl PgStore {
     }
 
     /// Runs one result statement (built after the given prefix), explaining it first into
-    /// `plans` when asked.
+    /// `plans` when asked. Not `persistent`: planned for its arguments on every call.
     async fn fetch_results(
         &self,
         build: impl Fn(&str) -> QueryBuilder<Postgres>,
+        persistent: bool,
         plans: Option<&mut Vec<String>>,
     ) -> Result<Vec<StoredResult>, StoreError> {
         if let Some(plans) = plans {
@@ -267,6 +279,7 @@ impl PgStore {
         }
         let rows: Vec<StoredResultRow> = build("")
             .build_query_as()
+            .persistent(persistent)
             .fetch_all(&self.pool)
             .await
             .map_err(db)?;
@@ -527,6 +540,57 @@ fn candidate_runs(
     }
     q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
         .push_bind(CANDIDATE_RUNS);
+    q
+}
+
+/// At most this many runs are read with [`results_of_few_runs`].
+const FEW_RUNS: usize = 4;
+
+/// [`results_of_runs`] for a few runs, each in its own branch with its creation time as
+/// an argument: planned for its arguments (not persistent), a branch reads one partition
+/// in key order and stops after `wanted`. (Over a join, the planner cannot tell which
+/// partition a run's results are in; with a condition on their start time it then
+/// sorts whole runs: 4 ms for a run of 5,000 results against 0.1 ms.)
+fn results_of_few_runs(
+    prefix: &str,
+    filter: &ResultFilter,
+    runs: &[CandidateRun],
+    wanted: usize,
+) -> QueryBuilder<Postgres> {
+    let wanted = i64::try_from(wanted).unwrap_or(i64::MAX);
+    let mut q = QueryBuilder::new(format!("{prefix}SELECT * FROM ("));
+    for (n, run) in runs.iter().enumerate() {
+        if n > 0 {
+            q.push(" UNION ALL ");
+        }
+        q.push("(SELECT ");
+        push_result_columns(&mut q, "x");
+        q.push(", ")
+            .push_bind(run.job_id)
+            .push("::uuid AS job_id, x.run_created_at, ")
+            .push_bind(i32::try_from(n).unwrap_or(i32::MAX))
+            .push("::integer AS n FROM results AS x WHERE x.run_id = ")
+            .push_bind(run.id)
+            .push(" AND x.run_created_at = ")
+            .push_bind(run.created_at);
+        push_result_conditions(&mut q, "x", filter);
+        if let Some(after) = filter
+            .after
+            .as_ref()
+            .filter(|a| *a.run_id.as_uuid() == run.id)
+        {
+            q.push(" AND (x.target, x.action_index) > (")
+                .push_bind(after.target.clone())
+                .push(", ")
+                .push_bind(after_action(after))
+                .push(")");
+        }
+        q.push(" ORDER BY x.target, x.action_index LIMIT ")
+            .push_bind(wanted)
+            .push(")");
+    }
+    q.push(") AS res ORDER BY res.n, res.target, res.action_index LIMIT ")
+        .push_bind(wanted);
     q
 }
 
