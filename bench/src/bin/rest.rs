@@ -766,26 +766,36 @@ const RUN_COLUMNS: &str = "id, job_id, job_version, status, trigger, scheduled_f
 /// `PgStore::list_jobs`' first statement (jobs.rs): only the filters given.
 fn jobs_sql(text: Option<&str>, tag: Option<&str>, after_name: Option<&str>) -> Prepared {
     let mut p = Prepared::default();
-    p.push("SELECT id, version, spec, created_at, updated_at FROM jobs WHERE NOT hidden");
+    p.push("SELECT j.id, j.version, j.spec, j.created_at, j.updated_at FROM ");
+    let name = match tag {
+        Some(tag) => {
+            let g = p.arg("text", Some(tag.to_owned()));
+            p.push(&format!(
+                "job_tags AS t JOIN jobs AS j ON j.id = t.job_id WHERE t.tag = {g}"
+            ));
+            "t.name"
+        }
+        None => {
+            p.push("jobs AS j WHERE true");
+            "j.name"
+        }
+    };
+    p.push(" AND NOT j.hidden");
     if let Some(text) = text {
         let (a, b) = (
             p.arg("text", Some(format!("%{text}%"))),
             p.arg("text", Some(format!("%{text}%"))),
         );
         p.push(&format!(
-            " AND (name ILIKE {a} OR spec->>'description' ILIKE {b})"
+            " AND (j.name ILIKE {a} OR j.spec->>'description' ILIKE {b})"
         ));
-    }
-    if let Some(tag) = tag {
-        let g = p.arg("jsonb", Some(json!([tag]).to_string()));
-        p.push(&format!(" AND spec->'tags' @> {g}"));
     }
     if let Some(after) = after_name {
         let a = p.arg("text", Some(after.to_owned()));
-        p.push(&format!(" AND name > {a}"));
+        p.push(&format!(" AND {name} > {a}"));
     }
     let l = p.arg("bigint", Some("100".into()));
-    p.push(&format!(" ORDER BY name LIMIT {l}"));
+    p.push(&format!(" ORDER BY {name} LIMIT {l}"));
     p
 }
 

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 use opsconductor_core::ids::{JobId, RunId};
 use opsconductor_core::model::ResultStatus;
 use opsconductor_store::testing::fresh_database;
-use opsconductor_store::{PgStore, ResultFilter, ResultKey, StoreError};
+use opsconductor_store::{JobFilter, PgStore, ResultFilter, ResultKey, StoreError};
 
 use crate::{job_spec, new_run_at, result, targets};
 
@@ -277,4 +277,62 @@ async fn pages_span_more_runs_than_one_candidate_batch() {
     )
     .await;
     assert_eq!(everything.len(), 460);
+}
+
+/// The names of the jobs tagged `tag`, pages of two.
+async fn tagged(store: &PgStore, tag: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut after_name = None;
+    loop {
+        let page = store
+            .list_jobs(&JobFilter {
+                tag: Some(tag.to_owned()),
+                after_name: after_name.clone(),
+                limit: 2,
+                ..JobFilter::default()
+            })
+            .await
+            .unwrap();
+        let Some(last) = page.last() else {
+            return names;
+        };
+        after_name = Some(last.job.spec.name.clone());
+        names.extend(page.into_iter().map(|item| item.job.spec.name));
+    }
+}
+
+#[tokio::test]
+async fn jobs_by_tag_follow_creates_edits_renames_and_deletes() {
+    let (store, _db) = fresh_database().await;
+    let mut created = Vec::new();
+    for (name, tags) in [
+        ("edge-c", vec!["site-1", "core"]),
+        ("edge-a", vec!["site-1"]),
+        ("edge-b", vec!["site-2", "site-2"]),
+        ("edge-d", vec![]),
+        ("edge-e", vec!["site-1"]),
+    ] {
+        let mut spec = job_spec(name);
+        spec.tags = tags.into_iter().map(str::to_owned).collect();
+        created.push(store.create_job(&spec).await.unwrap());
+    }
+    assert_eq!(
+        tagged(&store, "site-1").await,
+        ["edge-a", "edge-c", "edge-e"]
+    );
+    assert_eq!(
+        tagged(&store, "site-2").await,
+        ["edge-b"],
+        "a repeated tag counts once"
+    );
+    assert!(tagged(&store, "site-9").await.is_empty());
+
+    // Retag and rename edge-a; delete edge-e.
+    let mut spec = created[1].spec.clone();
+    spec.name = "edge-z".into();
+    spec.tags = vec!["site-2".into()];
+    store.update_job(created[1].id, None, &spec).await.unwrap();
+    store.delete_job(created[4].id, None).await.unwrap();
+    assert_eq!(tagged(&store, "site-1").await, ["edge-c"]);
+    assert_eq!(tagged(&store, "site-2").await, ["edge-b", "edge-z"]);
 }
