@@ -8,7 +8,7 @@ CREATE TABLE job_tags (
     name   text NOT NULL,
     PRIMARY KEY (job_id, tag)
 );
-CREATE INDEX job_tags_by_tag_and_name ON job_tags (tag, name);
+CREATE INDEX job_tags_by_tag_and_name ON job_tags (tag, name) INCLUDE (job_id);
 
 CREATE FUNCTION oc_sync_job_tags() RETURNS trigger
 LANGUAGE plpgsql AS $$
