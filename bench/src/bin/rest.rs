@@ -834,78 +834,34 @@ fn runs_sql(job: Option<JobId>) -> Prepared {
     p
 }
 
-/// The filters of a results query, as the API takes them.
-#[derive(Debug, Clone, Default)]
-struct ResultsQuery {
-    job: Option<JobId>,
-    run: Option<RunId>,
-    target: Option<String>,
-    status: Option<&'static str>,
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
-    /// `(run_created_at, run_id, target, action_index)` of the previous page's last item.
-    after: Option<(DateTime<Utc>, String, String, u32)>,
-}
-
-impl ResultsQuery {
-    fn url(&self, base: &str, cursor: Option<&str>) -> String {
-        let mut url = format!("{base}/api/v1/results?limit=100");
-        let mut add = |key: &str, value: String| {
-            url.push('&');
-            url.push_str(key);
-            url.push('=');
-            url.push_str(&encode(&value));
-        };
-        if let Some(job) = self.job {
-            add("job_id", job.to_string());
-        }
-        if let Some(run) = self.run {
-            add("run_id", run.to_string());
-        }
-        if let Some(target) = &self.target {
-            add("target", target.clone());
-        }
-        if let Some(status) = self.status {
-            add("status", status.to_owned());
-        }
-        if let Some(from) = self.from {
-            add("from", from.to_rfc3339());
-        }
-        if let Some(to) = self.to {
-            add("to", to.to_rfc3339());
-        }
-        if let Some(cursor) = cursor {
-            add("cursor", cursor.to_owned());
-        }
-        url
+/// The URL of a results page of 100 for `filter` (the API takes the same filters).
+fn results_url(base: &str, filter: &ResultFilter) -> String {
+    let mut url = format!("{base}/api/v1/results?limit=100");
+    let mut add = |key: &str, value: String| {
+        url.push('&');
+        url.push_str(key);
+        url.push('=');
+        url.push_str(&encode(&value));
+    };
+    if let Some(job) = filter.job_id {
+        add("job_id", job.to_string());
     }
-
-    /// The store's filter for the same request.
-    fn filter(&self) -> anyhow::Result<ResultFilter> {
-        let after = match &self.after {
-            Some((run_created_at, run, target, action_index)) => Some(ResultKey {
-                run_created_at: *run_created_at,
-                run_id: run.parse().context("the cursor's run id")?,
-                target: target.clone(),
-                action_index: *action_index,
-            }),
-            None => None,
-        };
-        Ok(ResultFilter {
-            run_id: self.run,
-            job_id: self.job,
-            target: self.target.clone(),
-            status: self
-                .status
-                .map(|s| s.parse())
-                .transpose()
-                .map_err(|e| anyhow!("{e}"))?,
-            from: self.from,
-            to: self.to,
-            after,
-            limit: 100,
-        })
+    if let Some(run) = filter.run_id {
+        add("run_id", run.to_string());
     }
+    if let Some(target) = &filter.target {
+        add("target", target.clone());
+    }
+    if let Some(status) = filter.status {
+        add("status", status.as_str().to_owned());
+    }
+    if let Some(from) = filter.from {
+        add("from", from.to_rfc3339());
+    }
+    if let Some(to) = filter.to {
+        add("to", to.to_rfc3339());
+    }
+    url
 }
 
 /// `PgStore::job_series` (queries.rs) over the API's default range (the last 24 hours).
@@ -1084,88 +1040,77 @@ async fn queries(
 
     // Results.
     let job = seeded.busy_job;
-    let by_job = ResultsQuery {
-        job: Some(job),
-        ..ResultsQuery::default()
+    let mut results = |name: &str, url: Option<String>, filter: ResultFilter| {
+        let url = url.unwrap_or_else(|| results_url(&base, &filter));
+        list(name, url, Anchor::Store(filter));
     };
-    list(
-        "results: job_id (busy job)",
-        by_job.url(&base, None),
-        Anchor::Store(by_job.filter()?),
-    );
-    let failed = ResultsQuery {
-        status: Some("fail"),
-        ..by_job.clone()
+    let by_job = ResultFilter {
+        job_id: Some(job),
+        limit: 100,
+        ..ResultFilter::default()
     };
-    list(
+    results("results: job_id (busy job)", None, by_job.clone());
+    results(
         "results: job_id & status=fail",
-        failed.url(&base, None),
-        Anchor::Store(failed.filter()?),
+        None,
+        ResultFilter {
+            status: Some(ResultStatus::Fail),
+            ..by_job.clone()
+        },
     );
-    let (url, last) = later_page(client, &by_job.url(&base, None), 10).await?;
-    let after = ResultsQuery {
-        after: Some((
-            serde_json::from_value(last["run_created_at"].clone())?,
-            last["run_id"].as_str().unwrap_or_default().to_owned(),
-            last["target"].as_str().unwrap_or_default().to_owned(),
-            last["action_index"].as_u64().unwrap_or_default() as u32,
-        )),
-        ..by_job.clone()
-    };
-    list(
+    // The API's items carry the key fields a cursor is made of.
+    let (url, last) = later_page(client, &results_url(&base, &by_job), 10).await?;
+    results(
         "results: job_id, page 10 (cursor)",
-        url,
-        Anchor::Store(after.filter()?),
+        Some(url),
+        ResultFilter {
+            after: Some(serde_json::from_value::<ResultKey>(last)?),
+            ..by_job.clone()
+        },
     );
-    let by_run = ResultsQuery {
-        run: Some(seeded.busy_run),
-        ..ResultsQuery::default()
+    let everything = ResultFilter {
+        limit: 100,
+        ..ResultFilter::default()
     };
-    list(
+    results(
         "results: run_id",
-        by_run.url(&base, None),
-        Anchor::Store(by_run.filter()?),
+        None,
+        ResultFilter {
+            run_id: Some(seeded.busy_run),
+            ..everything.clone()
+        },
     );
-    let busy_target = seeded.busy_target.clone();
-    let job_target = ResultsQuery {
-        target: Some(busy_target.clone()),
-        ..by_job.clone()
-    };
-    list(
+    results(
         "results: job_id & target",
-        job_target.url(&base, None),
-        Anchor::Store(job_target.filter()?),
+        None,
+        ResultFilter {
+            target: Some(seeded.busy_target.clone()),
+            ..by_job.clone()
+        },
     );
-    let only_target = ResultsQuery {
-        target: Some(busy_target),
-        ..ResultsQuery::default()
-    };
-    list(
+    results(
         "results: target (all jobs)",
-        only_target.url(&base, None),
-        Anchor::Store(only_target.filter()?),
+        None,
+        ResultFilter {
+            target: Some(seeded.busy_target.clone()),
+            ..everything.clone()
+        },
     );
     // An hour in the middle of the busy runs (a day back with the default sizes).
     let from = seeded.now - TimeDelta::hours((seeded.busy_hours / 2 + 1).min(24) as i64);
-    let to = from + TimeDelta::hours(1);
-    let range = ResultsQuery {
+    let range = ResultFilter {
         from: Some(from),
-        to: Some(to),
-        ..ResultsQuery::default()
+        to: Some(from + TimeDelta::hours(1)),
+        ..everything
     };
-    list(
-        "results: from/to 1 h (all jobs)",
-        range.url(&base, None),
-        Anchor::Store(range.filter()?),
-    );
-    let job_range = ResultsQuery {
-        job: Some(job),
-        ..range.clone()
-    };
-    list(
+    results("results: from/to 1 h (all jobs)", None, range.clone());
+    results(
         "results: job_id & from/to 1 h",
-        job_range.url(&base, None),
-        Anchor::Store(job_range.filter()?),
+        None,
+        ResultFilter {
+            job_id: Some(job),
+            ..range
+        },
     );
 
     // Runs.

@@ -202,7 +202,7 @@ impl PgStore {
         filter: &ResultFilter,
         mut plans: Option<&mut Vec<String>>,
     ) -> Result<Vec<StoredResult>, StoreError> {
-        let limit = filter.limit.clamp(1, crate::MAX_PAGE) as usize;
+        let limit = usize::try_from(page_limit(filter)).unwrap_or(usize::MAX);
         let mut page: Vec<StoredResult> = Vec::new();
         // The first batch of runs starts at the cursor's run (inclusive: the page goes on
         // inside it), later batches after the last run read.
@@ -267,7 +267,8 @@ impl PgStore {
     }
 
     /// Runs one result statement (built after the given prefix), explaining it first into
-    /// `plans` when asked. Not `persistent`: planned for its arguments on every call.
+    /// `plans` when asked. Unless `persistent`, it is planned for its arguments on every
+    /// call instead of settling on a cached generic plan.
     async fn fetch_results(
         &self,
         build: impl Fn(&str) -> QueryBuilder<Postgres>,
@@ -473,11 +474,9 @@ fn results_in_key_order(
             .push_bind(*after.run_id.as_uuid())
             .push(" OR (res.run_id = ")
             .push_bind(*after.run_id.as_uuid())
-            .push(" AND (res.target, res.action_index) > (")
-            .push_bind(after.target.clone())
-            .push(", ")
-            .push_bind(after_action(after))
-            .push(")))))");
+            .push(" AND ");
+        push_after_in_run(&mut q, "res", after);
+        q.push("))))");
     }
     q.push(
         " ORDER BY res.run_created_at DESC, res.run_id DESC, res.target, res.action_index
@@ -579,11 +578,8 @@ fn results_of_few_runs(
             .as_ref()
             .filter(|a| *a.run_id.as_uuid() == run.id)
         {
-            q.push(" AND (x.target, x.action_index) > (")
-                .push_bind(after.target.clone())
-                .push(", ")
-                .push_bind(after_action(after))
-                .push(")");
+            q.push(" AND ");
+            push_after_in_run(&mut q, "x", after);
         }
         q.push(" ORDER BY x.target, x.action_index LIMIT ")
             .push_bind(wanted)
@@ -625,11 +621,9 @@ fn results_of_runs(
     if let Some(after) = &filter.after {
         q.push(" AND (r.id <> ")
             .push_bind(*after.run_id.as_uuid())
-            .push(" OR (x.target, x.action_index) > (")
-            .push_bind(after.target.clone())
-            .push(", ")
-            .push_bind(after_action(after))
-            .push("))");
+            .push(" OR ");
+        push_after_in_run(&mut q, "x", after);
+        q.push(")");
     }
     q.push(" ORDER BY x.target, x.action_index LIMIT ")
         .push_bind(wanted)
@@ -642,6 +636,11 @@ fn page_limit(filter: &ResultFilter) -> i64 {
     i64::from(filter.limit.clamp(1, crate::MAX_PAGE))
 }
 
-fn after_action(after: &ResultKey) -> i32 {
-    i32::try_from(after.action_index).unwrap_or(i32::MAX)
+/// `(alias.target, alias.action_index) > (the cursor's)`: after the cursor within its run.
+fn push_after_in_run(q: &mut QueryBuilder<Postgres>, alias: &str, after: &ResultKey) {
+    q.push(format!("({alias}.target, {alias}.action_index) > ("))
+        .push_bind(after.target.clone())
+        .push(", ")
+        .push_bind(i32::try_from(after.action_index).unwrap_or(i32::MAX))
+        .push(")");
 }
