@@ -13,6 +13,7 @@
 //! - [`parse`] — output parsers (regex, JSONPath, key=value, tables) and field maps.
 //! - [`criteria`] — the success-criteria expression language (ok / warn / fail).
 //! - [`targets`] — target expansion (addresses, CIDRs, ranges, lists, files) and routing.
+//! - [`timestamp`] — RFC 3339 timestamps in API output, written without `fmt`.
 
 pub mod criteria;
 pub mod error;
@@ -23,5 +24,6 @@ pub mod params;
 pub mod parse;
 pub mod targets;
 pub mod template;
+pub mod timestamp;
 
 pub use error::{FieldError, ValidationError};

@@ -233,8 +233,10 @@ pub struct Job {
     #[serde(flatten)]
     pub spec: JobSpec,
     /// Creation time.
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
     /// Last change.
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -77,6 +77,7 @@ pub struct ResultRecord {
     /// Outcome.
     pub status: ResultStatus,
     /// When the action started.
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub started_at: DateTime<Utc>,
     /// Wall time of the action, milliseconds.
     pub duration_ms: f64,

@@ -99,14 +99,19 @@ pub struct Run {
     /// What started it.
     pub trigger: RunTrigger,
     /// The fire time it stands for (unique per job with the trigger `schedule`).
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub scheduled_for: DateTime<Utc>,
     /// When it was created (its results are kept by this day).
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
     /// Past this, its unfinished targets are recorded as timeouts.
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub deadline_at: DateTime<Utc>,
     /// When dispatch began.
+    #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub started_at: Option<DateTime<Utc>>,
     /// When it reached a terminal state.
+    #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub finished_at: Option<DateTime<Utc>>,
     /// Live counters.
     pub counters: RunCounters,
