@@ -304,7 +304,7 @@ impl Api {
             })
             .await?;
         Ok(page(items, limit, |last| {
-            encode_cursor("jobs", &last.job.spec.name)
+            encode_cursor("jobs", &last.job.name)
         }))
     }
 

@@ -35,7 +35,7 @@ use opsconductor_proto::v1::agent_service_server::AgentServiceServer;
 use opsconductor_proto::v1::fleet_service_server::{FleetService, FleetServiceServer};
 use opsconductor_proto::v1::job_service_server::{JobService, JobServiceServer};
 use opsconductor_proto::v1::library_service_server::{LibraryService, LibraryServiceServer};
-use opsconductor_store::{AgentRecord, StoredResult};
+use opsconductor_store::{AgentRecord, ListedJob, StoredResult};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -242,6 +242,20 @@ pub fn job_to_proto(job: &Job) -> Result<v1::Job, Status> {
         enabled: job.spec.enabled,
         tags: job.spec.tags.clone(),
     })
+}
+
+/// The wire form of a job in a list: its spec goes out as the JSON it is stored as.
+pub fn listed_job_to_proto(job: &ListedJob) -> v1::Job {
+    v1::Job {
+        id: job.id.to_string(),
+        version: job.version,
+        spec_json: job.spec.get().to_owned(),
+        created_at: Some(timestamp(job.created_at)),
+        updated_at: Some(timestamp(job.updated_at)),
+        name: job.name.clone(),
+        enabled: job.enabled,
+        tags: job.tags.clone(),
+    }
 }
 
 /// The wire form of a run.
@@ -516,7 +530,7 @@ impl JobService for JobServiceImpl {
             .map_err(status)?;
         let (items, next_cursor) = page_to_proto(page, |item| {
             Ok(v1::JobListItem {
-                job: Some(job_to_proto(&item.job)?),
+                job: Some(listed_job_to_proto(&item.job)),
                 last_run: item.last_run.as_ref().map(run_to_proto),
             })
         })?;

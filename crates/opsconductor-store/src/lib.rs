@@ -43,7 +43,7 @@ pub mod testing;
 pub use agents::{AgentRecord, RegisteredAgent};
 pub use chunks::{ChunkRecord, ChunkRef, ChunkState, OutboxItem};
 pub use error::StoreError;
-pub use jobs::{JobFilter, JobListItem, MAX_PAGE};
+pub use jobs::{JobFilter, JobListItem, ListedJob, MAX_PAGE};
 pub use library_entries::{LibraryEntry, LibraryStamp};
 pub use queries::{
     MAX_RUN_SPAN_DAYS, MAX_SERIES_POINTS, ResultFilter, ResultKey, SeriesPoint, SeriesQuery,

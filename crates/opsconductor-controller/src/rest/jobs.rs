@@ -12,8 +12,10 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use opsconductor_core::ids::{JobId, RunId};
 use opsconductor_core::model::{JobSpec, ResultStatus, Run, RunStatus};
-use opsconductor_store::{SeriesPoint, SeriesQuery};
+use opsconductor_core::timestamp::Rfc3339;
+use opsconductor_store::{ListedJob, SeriesPoint, SeriesQuery};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{JsonBody, OptionalJsonBody, QueryParams, etag, if_match_version};
@@ -42,11 +44,40 @@ fn job_response(status: StatusCode, job: opsconductor_core::model::Job) -> Respo
 pub struct JobListEntry {
     /// The job.
     #[serde(flatten)]
-    pub job: JobView,
+    #[schema(value_type = JobView)]
+    pub job: ListedJobView,
     /// Its newest run.
     pub last_run: Option<Run>,
     /// When its schedule fires next (absent when disabled or manual).
+    #[serde(serialize_with = "opsconductor_core::timestamp::serialize_option")]
     pub next_run_at: Option<DateTime<Utc>>,
+}
+
+/// A listed job in the shape of a [`JobView`]: the stored spec's fields are written as
+/// they are stored, between the job's identity and its times, without decoding them.
+pub struct ListedJobView(pub ListedJob);
+
+impl Serialize for ListedJobView {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeMap as _};
+        let job = &self.0;
+        // Top-level keys of a stored spec are its field names: never escaped, so they
+        // borrow from the text.
+        let spec: Vec<(&str, &RawValue)> =
+            serde_json::from_str::<std::collections::BTreeMap<&str, &RawValue>>(job.spec.get())
+                .map_err(|e| S::Error::custom(format!("stored spec of job {}: {e}", job.id)))?
+                .into_iter()
+                .collect();
+        let mut map = serializer.serialize_map(Some(spec.len() + 4))?;
+        map.serialize_entry("id", &job.id)?;
+        map.serialize_entry("version", &job.version)?;
+        for (key, value) in spec {
+            map.serialize_entry(key, value)?;
+        }
+        map.serialize_entry("created_at", &Rfc3339(job.created_at))?;
+        map.serialize_entry("updated_at", &Rfc3339(job.updated_at))?;
+        map.end()
+    }
 }
 
 /// A page of jobs.
@@ -109,8 +140,8 @@ pub async fn list_jobs(
         .items
         .into_iter()
         .map(|item| {
-            let schedule = &item.job.spec.schedule;
-            let next_run_at = if item.job.spec.enabled {
+            let schedule = &item.job.schedule;
+            let next_run_at = if item.job.enabled {
                 match next_fires.iter().find(|(s, _)| s == schedule) {
                     Some((_, next)) => *next,
                     None => {
@@ -123,7 +154,7 @@ pub async fn list_jobs(
                 None
             };
             JobListEntry {
-                job: item.job.into(),
+                job: ListedJobView(item.job),
                 last_run: item.last_run,
                 next_run_at,
             }
@@ -369,6 +400,7 @@ pub struct Series {
 #[derive(Serialize, ToSchema)]
 pub struct SeriesPointView {
     /// Bucket start.
+    #[serde(serialize_with = "opsconductor_core::timestamp::serialize")]
     pub at: DateTime<Utc>,
     /// Results in it.
     pub count: i64,

@@ -233,8 +233,10 @@ pub struct JobView {
     /// How it runs.
     pub options: opsconductor_core::model::JobOptions,
     /// Creation time.
+    #[serde(serialize_with = "opsconductor_core::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
     /// Last change.
+    #[serde(serialize_with = "opsconductor_core::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -267,6 +269,7 @@ pub struct ResultView {
     /// The job of its run.
     pub job_id: JobId,
     /// When its run was created.
+    #[serde(serialize_with = "opsconductor_core::timestamp::serialize")]
     pub run_created_at: DateTime<Utc>,
 }
 

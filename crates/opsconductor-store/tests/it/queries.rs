@@ -296,8 +296,8 @@ async fn tagged(store: &PgStore, tag: &str) -> Vec<String> {
         let Some(last) = page.last() else {
             return names;
         };
-        after_name = Some(last.job.spec.name.clone());
-        names.extend(page.into_iter().map(|item| item.job.spec.name));
+        after_name = Some(last.job.name.clone());
+        names.extend(page.into_iter().map(|item| item.job.name));
     }
 }
 
