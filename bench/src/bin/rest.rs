@@ -766,7 +766,10 @@ const RUN_COLUMNS: &str = "id, job_id, job_version, status, trigger, scheduled_f
 /// `PgStore::list_jobs`' first statement (jobs.rs): only the filters given.
 fn jobs_sql(text: Option<&str>, tag: Option<&str>, after_name: Option<&str>) -> Prepared {
     let mut p = Prepared::default();
-    p.push("SELECT j.id, j.version, j.spec, j.created_at, j.updated_at FROM ");
+    p.push(
+        "SELECT j.id, j.version, j.name, j.enabled, j.spec->'schedule' AS schedule, \
+         j.spec->'tags' AS tags, j.spec, j.created_at, j.updated_at FROM ",
+    );
     let name = match tag {
         Some(tag) => {
             let g = p.arg("text", Some(tag.to_owned()));
