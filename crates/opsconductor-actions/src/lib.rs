@@ -10,13 +10,14 @@
 //! - [`registry`] — the one place action kinds are mapped to executors.
 //! - [`runner`] — the chunk runner (concurrency, deadlines, cancel, parsers, criteria,
 //!   uniform metrics) and the dry run.
-//! - [`credential`] — credential material handed to actions just in time.
+//! - [`credential`] — credential material handed to actions just in time (re-exported from
+//!   the core, where the controller checks the same material when it is stored).
 //! - [`hostkey`] — SSH host-key verification (trust on first use).
 //! - `ping`, `snmp`, `ssh`, `http`, `tcp` — one module per action kind.
 //! - [`metrics`] — the metrics the runner emits.
 
 pub mod action;
-pub mod credential;
+pub use opsconductor_core::credential;
 pub mod hostkey;
 pub mod metrics;
 pub mod registry;

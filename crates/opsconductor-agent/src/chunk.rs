@@ -23,7 +23,6 @@ use opsconductor_proto::v1::{self, chunk_event::Kind};
 use opsconductor_queue::Delivery;
 
 use crate::agent::{Shared, Stats};
-use crate::credential;
 use crate::metrics::{self, ChunkOutcome};
 use crate::outbox::ExecId;
 use crate::transport::is_transient;
@@ -327,7 +326,7 @@ async fn fetch_credential(
         let status = match outcome {
             Ok(Ok(response)) => {
                 let response = response.into_inner();
-                return credential::from_secret(&response.kind, &response.secret_json)
+                return Credential::from_secret(&response.kind, &response.secret_json)
                     .map_err(|e| format!("credential {credential_id} is unusable: {e}"));
             }
             Ok(Err(status)) => status,

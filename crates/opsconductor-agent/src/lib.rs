@@ -26,7 +26,6 @@
 //! - `consume` — the consumer loop: prefetch, concurrency, broker reconnects.
 //! - `chunk` — one delivery: decode, credentials, run, batch, wait for acks, settle.
 //! - `work` — `ChunkWork` checked into runnable work (or found poison).
-//! - `credential` — fetched secret material converted for the executors.
 //! - `runs` — cancelled runs and the cancel tokens of runs in flight.
 //! - [`metrics`] — the agent's metrics.
 
@@ -34,7 +33,6 @@ mod agent;
 mod chunk;
 pub mod config;
 mod consume;
-mod credential;
 pub mod error;
 mod identity;
 pub mod metrics;

@@ -11,10 +11,12 @@
 //! - [`params`] — command params checked against the command's JSON Schema.
 //! - [`template`] — command templates compiled at load, rendered for previews.
 //! - [`parse`] — output parsers (regex, JSONPath, key=value, tables) and field maps.
+//! - [`credential`] — credential kinds and their secret material, checked in one place.
 //! - [`criteria`] — the success-criteria expression language (ok / warn / fail).
 //! - [`targets`] — target expansion (addresses, CIDRs, ranges, lists, files) and routing.
 //! - [`timestamp`] — RFC 3339 timestamps in API output, written without `fmt`.
 
+pub mod credential;
 pub mod criteria;
 pub mod error;
 pub mod ids;

@@ -73,7 +73,8 @@ impl std::fmt::Display for ActionKind {
 }
 
 /// Kinds of stored credential.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CredentialKind {
     /// SNMP v1/v2c community string.
@@ -88,6 +89,41 @@ pub enum CredentialKind {
     HttpBasic,
     /// HTTP bearer token.
     HttpBearer,
+}
+
+impl CredentialKind {
+    /// Every kind, in a stable order.
+    pub const ALL: [Self; 6] = [
+        Self::SnmpCommunity,
+        Self::SnmpV3,
+        Self::SshPassword,
+        Self::SshKey,
+        Self::HttpBasic,
+        Self::HttpBearer,
+    ];
+
+    /// The snake_case name used in files, APIs and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SnmpCommunity => "snmp_community",
+            Self::SnmpV3 => "snmp_v3",
+            Self::SshPassword => "ssh_password",
+            Self::SshKey => "ssh_key",
+            Self::HttpBasic => "http_basic",
+            Self::HttpBearer => "http_bearer",
+        }
+    }
+
+    /// The kind named `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for CredentialKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
 }
 
 /// Whether an action needs a credential.
