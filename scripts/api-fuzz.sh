@@ -60,7 +60,8 @@ OPSCONDUCTOR_DATABASE_URL="${PG_URL}/${DB}" \
 OPSCONDUCTOR_HTTP_LISTEN="127.0.0.1:${HTTP_PORT}" \
 OPSCONDUCTOR_GRPC_LISTEN="127.0.0.1:${GRPC_PORT}" \
 OPSCONDUCTOR_QUEUE__PREFIX="${PREFIX}" \
-OPSCONDUCTOR_LIBRARIES_DIR="${REPO_ROOT}/libraries" \
+OPSCONDUCTOR_VAULT_KEY="$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')" \
+OPSCONDUCTOR_VAULT_KEY="$(openssl rand -hex 32 2>/dev/null || od -An -tx1 -N32 /dev/urandom | tr -d " \n")" \
 OPSCONDUCTOR_LOG=warn \
   "$BIN" controller >"$LOG" 2>&1 &
 CONTROLLER_PID=$!

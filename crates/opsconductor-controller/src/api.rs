@@ -11,13 +11,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use opsconductor_core::ids::{JobId, RunId};
+use opsconductor_core::credential::CredentialKind;
+use opsconductor_core::error::Problems;
+use opsconductor_core::ids::{CredentialId, JobId, RunId};
 use opsconductor_core::library::Library;
 use opsconductor_core::model::{Job, JobSpec, ResultStatus, Run, RunStatus, RunTrigger};
 use opsconductor_core::parse::ParserDef;
 use opsconductor_core::targets::{self, SegmentRouter, TargetSpec};
 use opsconductor_store::{
-    AgentRecord, JobFilter, JobListItem, PgStore, ResultFilter, ResultKey, RunFilter, StoredResult,
+    AgentRecord, CredentialChange, CredentialMeta, JobFilter, JobListItem, PgStore, ResultFilter,
+    ResultKey, RunFilter, StoredResult,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -26,6 +29,7 @@ use serde_json::{Map, Value, json};
 use crate::dispatch::Dispatcher;
 use crate::error::ControllerError;
 use crate::session::SessionHub;
+use crate::vault::Vault;
 
 /// Page size when the caller gives none.
 pub const DEFAULT_PAGE: u32 = 100;
@@ -234,22 +238,105 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ControllerError
     Ok(value)
 }
 
+/// A credential to store.
+#[derive(Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCredential {
+    /// Unique name.
+    pub name: String,
+    /// What the secret holds.
+    pub kind: CredentialKind,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// The secret material (fields depend on the kind); write-only.
+    #[schema(value_type = Object, write_only)]
+    pub secret: Map<String, Value>,
+}
+
+/// A change to a credential: absent fields stay.
+#[derive(Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialUpdate {
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New secret of the same kind (a rotation); write-only.
+    #[schema(value_type = Option<Object>, write_only)]
+    pub secret: Option<Map<String, Value>>,
+}
+
+impl std::fmt::Debug for NewCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewCredential")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for CredentialUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialUpdate")
+            .field("name", &self.name)
+            .field("rotates_secret", &self.secret.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn check_credential_name(problems: &mut Problems, name: &str) {
+    let name = name.trim();
+    if name.is_empty() {
+        problems.push("name", "must not be empty");
+    } else if name.chars().count() > 200 {
+        problems.push("name", "must be at most 200 characters");
+    }
+}
+
+fn check_description(problems: &mut Problems, description: &str) {
+    if description.chars().count() > 2000 {
+        problems.push("description", "must be at most 2000 characters");
+    }
+}
+
+fn check_secret(problems: &mut Problems, kind: CredentialKind, secret: &Map<String, Value>) {
+    for (field, message) in opsconductor_core::credential::secret_problems(kind, secret) {
+        let path = if field.is_empty() {
+            "secret".to_owned()
+        } else {
+            format!("secret.{field}")
+        };
+        problems.push(path, message);
+    }
+}
+
 /// The client API over one store, dispatcher and session hub.
 #[derive(Clone)]
 pub struct Api {
     store: PgStore,
     dispatcher: Dispatcher,
     hub: Arc<SessionHub>,
+    vault: Option<Arc<Vault>>,
 }
 
 impl Api {
-    /// The API over these parts.
+    /// The API over these parts, without a credential vault.
     pub fn new(store: PgStore, dispatcher: Dispatcher, hub: Arc<SessionHub>) -> Self {
         Self {
             store,
             dispatcher,
             hub,
+            vault: None,
         }
+    }
+
+    /// The same API sealing credentials with `vault` (`None`: credentials cannot be
+    /// stored).
+    #[must_use]
+    pub fn with_vault(mut self, vault: Option<Arc<Vault>>) -> Self {
+        self.vault = vault;
+        self
     }
 
     /// The store (health checks, exports).
@@ -272,15 +359,162 @@ impl Api {
         parse_json(json)
     }
 
-    /// Checks a job against the libraries, every problem with its field.
-    pub fn validate_job(&self, spec: &JobSpec) -> Result<(), ControllerError> {
+    /// Checks a job against the libraries and the credentials it references, every
+    /// problem with its field.
+    pub async fn validate_job(&self, spec: &JobSpec) -> Result<(), ControllerError> {
         spec.validate(&self.library())?;
+        self.check_credential_references(spec).await
+    }
+
+    /// Each action's credential exists and is of a kind its command takes.
+    async fn check_credential_references(&self, spec: &JobSpec) -> Result<(), ControllerError> {
+        let ids: Vec<CredentialId> = spec.actions.iter().filter_map(|a| a.credential).collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let known: BTreeMap<CredentialId, CredentialKind> = self
+            .store
+            .credentials_by_id(&ids)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c.kind))
+            .collect();
+        let library = self.library();
+        let mut problems = Problems::default();
+        for (i, action) in spec.actions.iter().enumerate() {
+            let Some(id) = action.credential else {
+                continue;
+            };
+            let field = format!("actions[{i}].credential");
+            let Some(kind) = known.get(&id) else {
+                problems.push(field, format!("credential {id} does not exist"));
+                continue;
+            };
+            // An unknown command was reported by the library check already.
+            let Some(command) = library.command(&action.command) else {
+                continue;
+            };
+            let takes = command.def.kind.credential_kinds();
+            if !takes.contains(kind) {
+                let names: Vec<&str> = takes.iter().map(|k| k.as_str()).collect();
+                problems.push(
+                    field,
+                    format!(
+                        "credential {id} is a {kind} credential; command {:?} takes {}",
+                        action.command,
+                        names.join(" or ")
+                    ),
+                );
+            }
+        }
+        problems.finish()?;
         Ok(())
+    }
+
+    fn vault(&self) -> Result<&Vault, ControllerError> {
+        self.vault.as_deref().ok_or_else(|| {
+            ControllerError::Unavailable(
+                "this controller has no vault key configured (vault_key_file or \
+                 OPSCONDUCTOR_VAULT_KEY), so it cannot store credentials"
+                    .to_owned(),
+            )
+        })
+    }
+
+    /// Stores a credential; the secret is checked for its kind and sealed.
+    pub async fn create_credential(
+        &self,
+        new: NewCredential,
+    ) -> Result<CredentialMeta, ControllerError> {
+        let mut problems = Problems::default();
+        check_credential_name(&mut problems, &new.name);
+        check_description(&mut problems, &new.description);
+        check_secret(&mut problems, new.kind, &new.secret);
+        problems.finish()?;
+        let vault = self.vault()?;
+        let id = CredentialId::new();
+        let sealed = vault
+            .seal(id, new.kind, &Value::Object(new.secret).to_string())
+            .map_err(|e| ControllerError::Internal(e.to_string()))?;
+        Ok(self
+            .store
+            .create_credential(id, new.name.trim(), new.kind, &new.description, &sealed)
+            .await?)
+    }
+
+    /// Every credential's metadata.
+    pub async fn list_credentials(&self) -> Result<Vec<CredentialMeta>, ControllerError> {
+        Ok(self.store.list_credentials().await?)
+    }
+
+    /// One credential's metadata.
+    pub async fn get_credential(
+        &self,
+        id: CredentialId,
+    ) -> Result<CredentialMeta, ControllerError> {
+        Ok(self.store.get_credential(id).await?)
+    }
+
+    /// Renames, re-describes or rotates a credential (its kind stays).
+    pub async fn update_credential(
+        &self,
+        id: CredentialId,
+        expected_version: Option<i64>,
+        update: CredentialUpdate,
+    ) -> Result<CredentialMeta, ControllerError> {
+        let current = self.store.get_credential(id).await?;
+        let mut problems = Problems::default();
+        if let Some(name) = &update.name {
+            check_credential_name(&mut problems, name);
+        }
+        if let Some(description) = &update.description {
+            check_description(&mut problems, description);
+        }
+        if let Some(secret) = &update.secret {
+            check_secret(&mut problems, current.kind, secret);
+        }
+        problems.finish()?;
+        let secret = match update.secret {
+            Some(secret) => Some(
+                self.vault()?
+                    .seal(id, current.kind, &Value::Object(secret).to_string())
+                    .map_err(|e| ControllerError::Internal(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let change = CredentialChange {
+            name: update.name.map(|n| n.trim().to_owned()),
+            description: update.description,
+            secret,
+        };
+        self.store
+            .update_credential(id, expected_version, &change)
+            .await
+            .map_err(stale_version)
+    }
+
+    /// Deletes a credential no job uses.
+    pub async fn delete_credential(
+        &self,
+        id: CredentialId,
+        expected_version: Option<i64>,
+    ) -> Result<(), ControllerError> {
+        if let Some(expected) = expected_version {
+            let current = self.store.get_credential(id).await?;
+            if current.version != expected {
+                return Err(ControllerError::PreconditionFailed(format!(
+                    "credential {id} is at version {}, not {expected}: it changed since it \
+                     was read",
+                    current.version
+                )));
+            }
+        }
+        Ok(self.store.delete_credential(id, expected_version).await?)
     }
 
     /// Validates and stores a new job.
     pub async fn create_job(&self, spec: JobSpec) -> Result<Job, ControllerError> {
-        self.validate_job(&spec)?;
+        self.validate_job(&spec).await?;
         Ok(self.store.create_job(&spec).await?)
     }
 
@@ -316,7 +550,7 @@ impl Api {
         expected_version: Option<i64>,
         spec: JobSpec,
     ) -> Result<Job, ControllerError> {
-        self.validate_job(&spec)?;
+        self.validate_job(&spec).await?;
         self.store
             .update_job(id, expected_version, &spec)
             .await
@@ -343,7 +577,7 @@ impl Api {
         spec.enabled = false;
         if let Some(name) = name {
             spec.name = name;
-            self.validate_job(&spec)?;
+            self.validate_job(&spec).await?;
             return Ok(self.store.create_job(&spec).await?);
         }
         let base = format!("{} (copy)", spec.name);
@@ -353,7 +587,7 @@ impl Api {
             } else {
                 format!("{base} {n}")
             };
-            self.validate_job(&spec)?;
+            self.validate_job(&spec).await?;
             match self.store.create_job(&spec).await {
                 Err(opsconductor_store::StoreError::AlreadyExists { .. }) => continue,
                 other => return Ok(other?),

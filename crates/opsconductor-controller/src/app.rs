@@ -23,6 +23,7 @@ use crate::relay::RelayConfig;
 use crate::rest::ApiState;
 use crate::scheduler::{SchedulerConfig, SchedulerHandle};
 use crate::session::{AgentServiceImpl, SessionHub};
+use crate::vault::Vault;
 use crate::ws::WsState;
 
 /// How often a replica checks whether another one changed the user library entries.
@@ -39,6 +40,7 @@ pub struct Controller {
     scheduler: SchedulerHandle,
     grpc: TcpListener,
     http: TcpListener,
+    vault: Option<Arc<Vault>>,
 }
 
 impl Controller {
@@ -48,6 +50,16 @@ impl Controller {
     pub async fn build(config: ControllerConfig) -> anyhow::Result<Self> {
         if let Err(problems) = config.validate() {
             anyhow::bail!("invalid configuration:\n  {}", problems.join("\n  "));
+        }
+        let vault = Vault::from_config(config.vault_key_file.as_deref(), config.vault_key.as_ref())
+            .context("setting up the credential vault")?
+            .map(Arc::new);
+        match &vault {
+            Some(v) => tracing::info!(vault.key_id = v.key_id(), "credential vault ready"),
+            None => tracing::warn!(
+                "no vault key configured (vault_key_file / OPSCONDUCTOR_VAULT_KEY): \
+                 credentials can be neither stored nor handed to agents"
+            ),
         }
         let store = PgStore::connect(&config.database_url, config.database_max_connections)
             .await
@@ -85,6 +97,7 @@ impl Controller {
             scheduler: SchedulerHandle::default(),
             grpc,
             http,
+            vault,
         })
     }
 
@@ -120,6 +133,7 @@ impl Controller {
             scheduler,
             grpc,
             http,
+            vault,
         } = self;
         tracing::info!(grpc = %grpc.local_addr()?, http = %http.local_addr()?, "controller listening");
         let mut tasks = tokio::task::JoinSet::new();
@@ -179,9 +193,11 @@ impl Controller {
             events.clone(),
             config.heartbeat_interval,
             shutdown.clone(),
-        );
+        )
+        .with_vault(vault.clone());
         let grpc_shutdown = shutdown.clone();
-        let client_api = crate::api::Api::new(store.clone(), dispatcher.clone(), hub.clone());
+        let client_api =
+            crate::api::Api::new(store.clone(), dispatcher.clone(), hub.clone()).with_vault(vault);
         let grpc_router = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
             .add_service(AgentServiceServer::new(service));

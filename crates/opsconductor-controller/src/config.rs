@@ -69,6 +69,16 @@ pub struct ControllerConfig {
     /// below `database_max_connections`.
     #[serde(default = "default_scheduler_max_in_flight")]
     pub scheduler_max_in_flight: u32,
+    /// File holding the credential vault's master key: 32 random bytes as 64 hex digits
+    /// (`openssl rand -hex 32`), readable by the controller only. The key is never stored
+    /// in the database; losing it loses the stored secrets. Without a key, credentials
+    /// can be neither stored nor handed to agents.
+    #[serde(default)]
+    pub vault_key_file: Option<PathBuf>,
+    /// The master key itself, for deployments that inject secrets as environment
+    /// variables (`OPSCONDUCTOR_VAULT_KEY`); `vault_key_file` wins when both are set.
+    #[serde(default)]
+    pub vault_key: Option<crate::vault::InlineKey>,
 }
 
 fn default_database_url() -> String {
@@ -136,6 +146,8 @@ impl Default for ControllerConfig {
             scheduler_misfire_grace: default_scheduler_misfire_grace(),
             scheduler_reload: default_scheduler_reload(),
             scheduler_max_in_flight: default_scheduler_max_in_flight(),
+            vault_key_file: None,
+            vault_key: None,
         }
     }
 }

@@ -841,7 +841,10 @@ impl LibraryService for LibraryServiceImpl {
                 "must be a job spec as JSON",
             ))
         } else {
-            Api::parse_job_spec(text.as_bytes()).and_then(|spec| self.api.validate_job(&spec))
+            match Api::parse_job_spec(text.as_bytes()) {
+                Ok(spec) => self.api.validate_job(&spec).await,
+                Err(e) => Err(e),
+            }
         };
         let errors = match checked {
             Ok(()) => Vec::new(),

@@ -19,6 +19,8 @@
 //!   ([`scheduler::timetable`]: what is due, a pure function of now).
 //! - [`dispatch`]: job → run + chunks + outbox.
 //! - [`relay`]: outbox → RabbitMQ.
+//! - [`vault`]: the credential vault's AES-256-GCM sealing under a master key kept
+//!   outside the database.
 //! - [`session`]: the `AgentService` gRPC service (register, session stream, credentials).
 //! - [`lifecycle`]: dead letters, run deadlines, agent liveness.
 //! - [`api`]: the client API as methods (validation, pages, concurrency) that REST and gRPC
@@ -48,6 +50,7 @@ pub mod rest;
 pub mod scheduler;
 pub mod session;
 pub mod settings;
+pub mod vault;
 pub mod ws;
 
 pub use app::Controller;

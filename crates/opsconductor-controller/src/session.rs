@@ -13,11 +13,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::Stream;
-use opsconductor_core::ids::{AgentId, ChunkId, RunId};
+use opsconductor_core::ids::{AgentId, ChunkId, CredentialId, RunId};
 use opsconductor_core::model::{ResultRecord, ResultStatus};
 use opsconductor_proto::convert::{parse_id, result_from_proto};
 use opsconductor_proto::v1::{self, agent_message, controller_message};
-use opsconductor_store::{AgentRecord, PgStore, StoreError};
+use opsconductor_store::{AgentRecord, ChunkState, PgStore, StoreError};
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -26,6 +26,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::error::ControllerError;
 use crate::events::EventBus;
+use crate::vault::Vault;
 
 /// Messages queued towards one agent before the session counts as stuck.
 const OUTBOUND_BUFFER: usize = 1024;
@@ -113,6 +114,7 @@ pub struct AgentServiceImpl {
     events: EventBus,
     heartbeat_interval: Duration,
     shutdown: CancellationToken,
+    vault: Option<Arc<Vault>>,
 }
 
 impl AgentServiceImpl {
@@ -132,7 +134,87 @@ impl AgentServiceImpl {
             events,
             heartbeat_interval,
             shutdown,
+            vault: None,
         }
+    }
+
+    /// The same service handing out credentials sealed by `vault` (`None`: every fetch
+    /// is refused with `FAILED_PRECONDITION`).
+    #[must_use]
+    pub fn with_vault(mut self, vault: Option<Arc<Vault>>) -> Self {
+        self.vault = vault;
+        self
+    }
+
+    /// The secret of `credential_id` for `agent`, if the chunk is one routed to its
+    /// segment, still out, and of a run whose job uses that credential. Refusals name
+    /// the chunk and the credential, never secret material.
+    async fn credential_for(
+        &self,
+        agent: &AgentRecord,
+        chunk_id: &str,
+        credential_id: &str,
+    ) -> Result<v1::FetchCredentialResponse, Status> {
+        let chunk_id: ChunkId =
+            parse_id("chunk_id", chunk_id).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let credential_id: CredentialId = parse_id("credential_id", credential_id)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let not_yours = || {
+            Status::permission_denied(format!(
+                "chunk {chunk_id} was not routed to this agent's segment {:?}",
+                agent.segment
+            ))
+        };
+        let chunk = match self.store.get_chunk(chunk_id).await {
+            Ok(chunk) => chunk,
+            Err(StoreError::NotFound { .. }) => return Err(not_yours()),
+            Err(e) => return Err(ControllerError::from(e).into()),
+        };
+        if chunk.segment != agent.segment {
+            return Err(not_yours());
+        }
+        if !matches!(chunk.state, ChunkState::Published | ChunkState::Running) {
+            return Err(Status::failed_precondition(format!(
+                "chunk {chunk_id} is {:?}: credentials are handed out only while it runs",
+                chunk.state
+            )));
+        }
+        let spec = self
+            .store
+            .run_job_spec(chunk.run_id)
+            .await
+            .map_err(ControllerError::from)?;
+        if !spec
+            .actions
+            .iter()
+            .any(|a| a.credential == Some(credential_id))
+        {
+            return Err(Status::permission_denied(format!(
+                "chunk {chunk_id} has no action using credential {credential_id}"
+            )));
+        }
+        let Some(vault) = &self.vault else {
+            return Err(Status::failed_precondition(format!(
+                "credential {credential_id}: this controller has no vault key configured"
+            )));
+        };
+        let (meta, sealed) = self
+            .store
+            .sealed_credential(credential_id)
+            .await
+            .map_err(ControllerError::from)?;
+        let secret_json = vault
+            .open(credential_id, meta.kind, &sealed)
+            .map_err(|e| Status::failed_precondition(e.to_string()))?;
+        tracing::info!(
+            agent.id = %agent.id, chunk.id = %chunk_id, credential.id = %credential_id,
+            "credential handed to agent"
+        );
+        Ok(v1::FetchCredentialResponse {
+            credential_id: credential_id.to_string(),
+            kind: meta.kind.as_str().to_owned(),
+            secret_json,
+        })
     }
 
     async fn authenticate<T>(&self, request: &Request<T>) -> Result<AgentRecord, Status> {
@@ -272,12 +354,12 @@ impl v1::agent_service_server::AgentService for AgentServiceImpl {
         &self,
         request: Request<v1::FetchCredentialRequest>,
     ) -> Result<Response<v1::FetchCredentialResponse>, Status> {
-        let _agent = self.authenticate(&request).await?;
+        let agent = self.authenticate(&request).await?;
         let r = request.into_inner();
-        Err(Status::failed_precondition(format!(
-            "credential {}: this controller has no credential vault configured",
-            r.credential_id
-        )))
+        let response = self
+            .credential_for(&agent, &r.chunk_id, &r.credential_id)
+            .await?;
+        Ok(Response::new(response))
     }
 }
 

@@ -12,6 +12,8 @@
 //! - `segments` — network segments.
 //! - `agents` — enrollment tokens, agent registration, authentication and liveness.
 //! - `jobs` — job definitions.
+//! - `credentials` — the credential vault's rows (secrets only as the controller sealed
+//!   them) and which jobs reference each.
 //! - `runs` — run creation (with chunks and outbox), reads, cancellation, deadlines.
 //! - `schedules` — the scheduler's jobs, active-run lookups, leader election and its
 //!   watermark.
@@ -27,6 +29,7 @@
 
 mod agents;
 mod chunks;
+mod credentials;
 mod error;
 mod jobs;
 mod library_entries;
@@ -42,6 +45,7 @@ pub mod testing;
 
 pub use agents::{AgentRecord, RegisteredAgent};
 pub use chunks::{ChunkRecord, ChunkRef, ChunkState, OutboxItem};
+pub use credentials::{CredentialChange, CredentialMeta, SealedSecret};
 pub use error::StoreError;
 pub use jobs::{JobFilter, JobListItem, ListedJob, MAX_PAGE};
 pub use library_entries::{LibraryEntry, LibraryStamp};

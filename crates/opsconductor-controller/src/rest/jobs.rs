@@ -196,7 +196,7 @@ pub async fn validate_job(
     State(state): State<ApiState>,
     JsonBody(spec): JsonBody<JobSpec>,
 ) -> ApiResult {
-    state.api.validate_job(&spec)?;
+    state.api.validate_job(&spec).await?;
     Ok(json_response(StatusCode::OK, Validated { valid: true }))
 }
 

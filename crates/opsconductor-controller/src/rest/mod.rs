@@ -13,6 +13,7 @@
 //! - [`admin`]: segments, agents, enrollment tokens, settings, health.
 
 pub mod admin;
+pub mod credentials;
 pub mod extract;
 pub mod jobs;
 pub mod library;
@@ -114,6 +115,16 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/settings",
             get(admin::get_settings).put(admin::put_settings),
         )
+        .route(
+            "/api/v1/credentials",
+            get(credentials::list_credentials).post(credentials::create_credential),
+        )
+        .route(
+            "/api/v1/credentials/{id}",
+            get(credentials::get_credential)
+                .put(credentials::update_credential)
+                .delete(credentials::delete_credential),
+        )
         .fallback(|| async { ControllerError::NotFound("route".to_owned()) })
         .with_state(state);
     api.merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi()))
@@ -177,6 +188,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         admin::create_enrollment_token,
         admin::get_settings,
         admin::put_settings,
+        credentials::list_credentials,
+        credentials::create_credential,
+        credentials::get_credential,
+        credentials::update_credential,
+        credentials::delete_credential,
     ),
     components(schemas(Problem, FieldProblem, jobs::ExportFormat))
 )]

@@ -7,6 +7,7 @@
 // Helpers outside #[test] functions are not covered by clippy.toml's allow-unwrap-in-tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod credentials;
 mod grpc_api;
 mod helpers;
 mod rest;

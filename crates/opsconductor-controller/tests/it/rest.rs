@@ -14,20 +14,28 @@ use serde_json::{Value, json};
 
 use crate::helpers::{RunningController, TestBroker, controller_config};
 
-struct Http {
+pub(crate) struct Http {
     client: Client,
     base: String,
 }
 
 impl Http {
-    fn new(controller: &RunningController) -> Self {
+    pub(crate) fn new(controller: &RunningController) -> Self {
         Self {
             client: Client::new(),
             base: format!("http://{}", controller.http),
         }
     }
 
-    async fn call(
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub(crate) async fn call(
         &self,
         method: Method,
         path: &str,
@@ -45,12 +53,12 @@ impl Http {
         (status, headers, value)
     }
 
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (StatusCode, Value) {
         let (status, _, body) = self.call(Method::GET, path, None).await;
         (status, body)
     }
 
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         let (status, _, body) = self.call(Method::POST, path, Some(body)).await;
         (status, body)
     }
@@ -92,7 +100,7 @@ fn ping_job(name: &str) -> Value {
 }
 
 /// The field names of a problem's errors.
-fn fields(problem: &Value) -> Vec<String> {
+pub(crate) fn fields(problem: &Value) -> Vec<String> {
     problem["errors"]
         .as_array()
         .map(|errors| {
