@@ -15,6 +15,9 @@ pub struct Cli {
     /// The controller's gRPC address.
     #[arg(long, global = true, env = "OCCTL_SERVER", default_value = DEFAULT_SERVER)]
     pub server: String,
+    /// TLS to an `https://` server.
+    #[command(flatten)]
+    pub tls: TlsArgs,
     /// `human` (tables and sentences) or `json` (one JSON document; `run --watch` writes
     /// one JSON object per line).
     #[arg(long, short, global = true, value_enum, default_value_t = Output::Human)]
@@ -22,6 +25,21 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// TLS settings for an `https://` server.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TlsArgs {
+    /// PEM CA certificate(s) the controller's certificate must chain to (required for
+    /// `https://`).
+    #[arg(long, global = true, env = "OCCTL_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate, for a controller that requires mutual TLS.
+    #[arg(long, global = true, env = "OCCTL_CERT_FILE", requires = "key_file")]
+    pub cert_file: Option<PathBuf>,
+    /// PEM key of `--cert-file`.
+    #[arg(long, global = true, env = "OCCTL_KEY_FILE", requires = "cert_file")]
+    pub key_file: Option<PathBuf>,
 }
 
 /// Output style.

@@ -10,9 +10,9 @@ use anyhow::Context as _;
 use opsconductor_proto::v1::fleet_service_client::FleetServiceClient;
 use opsconductor_proto::v1::job_service_client::JobServiceClient;
 use opsconductor_proto::v1::library_service_client::LibraryServiceClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
-use crate::cli::Output;
+use crate::cli::{Output, TlsArgs};
 
 /// Longest wait for the TCP/HTTP2 connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -28,16 +28,33 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// Connects to `server` (`http://host:port`; a bare `host:port` gets `http://`).
-    pub async fn connect(server: &str, output: Output) -> anyhow::Result<Self> {
+    /// Connects to `server` (`http://host:port` or `https://host:port`; a bare
+    /// `host:port` gets `http://`).
+    pub async fn connect(server: &str, tls: &TlsArgs, output: Output) -> anyhow::Result<Self> {
         let url = if server.contains("://") {
             server.to_owned()
         } else {
             format!("http://{server}")
         };
-        let endpoint = Endpoint::from_shared(url.clone())
+        let mut endpoint = Endpoint::from_shared(url.clone())
             .with_context(|| format!("{server:?} is not a server address"))?
             .connect_timeout(CONNECT_TIMEOUT);
+        if url.starts_with("https://") {
+            let read = |path: &std::path::Path| {
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+            };
+            let ca = tls.ca_file.as_deref().with_context(|| {
+                format!("{url} is https://: name the CA of its certificate with --ca-file")
+            })?;
+            let mut config =
+                ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(ca)?));
+            if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
+                config = config.identity(Identity::from_pem(read(cert)?, read(key)?));
+            }
+            endpoint = endpoint.tls_config(config).context("TLS settings")?;
+        } else if tls.ca_file.is_some() || tls.cert_file.is_some() {
+            anyhow::bail!("--ca-file / --cert-file need an https:// server, not {url}");
+        }
         let channel = endpoint
             .connect()
             .await

@@ -134,7 +134,19 @@ impl Agent {
         crate::metrics::describe();
         opsconductor_actions::metrics::describe();
         let registry = Arc::new(Registry::native(Arc::new(MemoryTofu::default())));
-        let channel = transport::channel(&config.controller_url, config.connect_timeout)?;
+        let tls = match &config.controller_ca_file {
+            Some(ca) if config.controller_url.starts_with("https://") => {
+                Some(transport::client_tls(
+                    ca,
+                    config
+                        .tls_cert_file
+                        .as_deref()
+                        .zip(config.tls_key_file.as_deref()),
+                )?)
+            }
+            _ => None,
+        };
+        let channel = transport::channel(&config.controller_url, config.connect_timeout, tls)?;
         let identity = match identity::load(&config.identity_file)? {
             Some(identity) => {
                 if identity.controller_url != config.controller_url {

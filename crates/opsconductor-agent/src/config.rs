@@ -19,8 +19,8 @@ use crate::error::AgentError;
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
-    /// The controller's gRPC address, `http://host:port`. `https://` is refused until TLS
-    /// to the controller lands.
+    /// The controller's gRPC address: `http://host:port`, or `https://host:port` for TLS
+    /// (then `controller_ca_file` is required; `tls_cert_file` adds mutual TLS).
     #[serde(default = "default_controller_url")]
     pub controller_url: String,
     /// The one-time token an admin created for this agent's segment. Needed only for the
@@ -63,6 +63,18 @@ pub struct AgentConfig {
     /// Bound on connecting to the controller and on waiting for its `Welcome`.
     #[serde(default = "default_connect_timeout", with = "humantime_serde")]
     pub connect_timeout: Duration,
+    /// PEM CA certificate(s) the controller's certificate must chain to. Required with an
+    /// `https://` controller_url (there is no implicit trust store: an agent trusts the
+    /// CA its operator names).
+    #[serde(default)]
+    pub controller_ca_file: Option<PathBuf>,
+    /// PEM certificate chain the agent presents to the controller (mutual TLS), with
+    /// `tls_key_file`.
+    #[serde(default)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `tls_cert_file`.
+    #[serde(default)]
+    pub tls_key_file: Option<PathBuf>,
 }
 
 fn default_controller_url() -> String {
@@ -125,6 +137,9 @@ impl Default for AgentConfig {
             batch_max_delay: default_batch_max_delay(),
             shutdown_grace: default_shutdown_grace(),
             connect_timeout: default_connect_timeout(),
+            controller_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -148,6 +163,9 @@ impl fmt::Debug for AgentConfig {
             .field("batch_max_delay", &self.batch_max_delay)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("connect_timeout", &self.connect_timeout)
+            .field("controller_ca_file", &self.controller_ca_file)
+            .field("tls_cert_file", &self.tls_cert_file)
+            .field("tls_key_file", &self.tls_key_file)
             .finish()
     }
 }
@@ -184,6 +202,22 @@ impl AgentConfig {
         }
         if self.connect_timeout.is_zero() {
             problems.push("connect_timeout must be positive".to_owned());
+        }
+        let https = self.controller_url.starts_with("https://");
+        if https && self.controller_ca_file.is_none() {
+            problems.push(
+                "controller_ca_file must name the CA of the controller's certificate with an \
+                 https:// controller_url"
+                    .to_owned(),
+            );
+        }
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            problems.push("tls_cert_file and tls_key_file go together".to_owned());
+        }
+        if !https && (self.controller_ca_file.is_some() || self.tls_cert_file.is_some()) {
+            problems.push(
+                "controller_ca_file / tls_cert_file need an https:// controller_url".to_owned(),
+            );
         }
         if self
             .enrollment_token

@@ -1,16 +1,15 @@
 //! The gRPC channel to the controller and the agent's credentials on every call.
 //!
-//! TLS seam: today only `http://` is accepted. TLS (and mutual TLS) to the controller
-//! belongs to the security issue; it goes into [`channel`] as a `ClientTlsConfig` on the
-//! endpoint, and [`check_url`] then accepts `https://`. Nothing else in the agent knows
-//! which scheme is in use.
+//! `https://` controllers are reached over TLS, trusting only the CA the configuration
+//! names (`controller_ca_file`), and presenting the agent's certificate when one is
+//! configured (mutual TLS). Nothing else in the agent knows which scheme is in use.
 
 use std::time::Duration;
 
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity as TlsIdentity};
 
 use opsconductor_proto::v1::agent_service_client::AgentServiceClient;
 
@@ -26,14 +25,10 @@ pub(crate) type AuthedClient = AgentServiceClient<InterceptedService<Channel, Ag
 
 /// Whether `url` is a controller address this build can use.
 pub(crate) fn check_url(url: &str) -> Result<(), String> {
-    if url.starts_with("https://") {
+    if !url.starts_with("http://") && !url.starts_with("https://") {
         return Err(format!(
-            "controller_url {url:?}: https:// is not supported yet (TLS to the controller \
-             comes with the security work); use http://"
+            "controller_url {url:?} must start with http:// or https://"
         ));
-    }
-    if !url.starts_with("http://") {
-        return Err(format!("controller_url {url:?} must start with http://"));
     }
     Endpoint::from_shared(url.to_owned())
         .map(drop)
@@ -42,16 +37,47 @@ pub(crate) fn check_url(url: &str) -> Result<(), String> {
 
 /// A channel that connects on first use and reconnects by itself after the controller
 /// went away, so one channel serves the whole life of the agent.
-pub(crate) fn channel(url: &str, connect_timeout: Duration) -> Result<Channel, AgentError> {
+pub(crate) fn channel(
+    url: &str,
+    connect_timeout: Duration,
+    tls: Option<ClientTlsConfig>,
+) -> Result<Channel, AgentError> {
     check_url(url).map_err(AgentError::Config)?;
-    let endpoint = Endpoint::from_shared(url.to_owned())
-        .map_err(|e| AgentError::Config(format!("controller_url {url:?}: {e}")))?
+    let mut endpoint = Endpoint::from_shared(url.to_owned())
+        .map_err(|e| AgentError::Config(format!("controller_url {url:?}: {e}")))?;
+    if let Some(tls) = tls {
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|e| AgentError::Config(format!("controller TLS: {e}")))?;
+    }
+    let endpoint = endpoint
         .connect_timeout(connect_timeout)
         .tcp_nodelay(true)
         .http2_keep_alive_interval(KEEPALIVE)
         .keep_alive_timeout(KEEPALIVE)
         .keep_alive_while_idle(true);
     Ok(endpoint.connect_lazy())
+}
+
+/// The TLS settings for an `https://` controller from PEM files: the CA to trust and,
+/// for mutual TLS, the agent's certificate and key. Errors name the file.
+pub(crate) fn client_tls(
+    ca_file: &std::path::Path,
+    identity: Option<(&std::path::Path, &std::path::Path)>,
+) -> Result<ClientTlsConfig, AgentError> {
+    let read = |path: &std::path::Path, what: &str| {
+        std::fs::read(path)
+            .map_err(|e| AgentError::Config(format!("{what} {}: {e}", path.display())))
+    };
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(read(ca_file, "controller_ca_file")?));
+    if let Some((cert, key)) = identity {
+        tls = tls.identity(TlsIdentity::from_pem(
+            read(cert, "tls_cert_file")?,
+            read(key, "tls_key_file")?,
+        ));
+    }
+    Ok(tls)
 }
 
 /// A client for the calls that need the agent's identity (`Session`, `FetchCredential`).
@@ -120,10 +146,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_plain_http_addresses_are_accepted_until_tls_lands() {
+    fn http_and_https_addresses_are_accepted_and_nothing_else() {
         assert!(check_url("http://127.0.0.1:50051").is_ok());
-        let tls = check_url("https://controller:50051").unwrap_err();
-        assert!(tls.contains("not supported yet"), "{tls}");
-        assert!(check_url("controller:50051").is_err());
+        assert!(check_url("https://controller:50051").is_ok());
+        let bare = check_url("controller:50051").unwrap_err();
+        assert!(bare.contains("http:// or https://"), "{bare}");
     }
 }

@@ -41,6 +41,7 @@ pub struct Controller {
     grpc: TcpListener,
     http: TcpListener,
     vault: Option<Arc<Vault>>,
+    grpc_tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
 impl Controller {
@@ -51,6 +52,9 @@ impl Controller {
         if let Err(problems) = config.validate() {
             anyhow::bail!("invalid configuration:\n  {}", problems.join("\n  "));
         }
+        let grpc_tls = config
+            .grpc_tls()
+            .map_err(|e| anyhow::anyhow!("gRPC TLS: {e}"))?;
         let vault = Vault::from_config(config.vault_key_file.as_deref(), config.vault_key.as_ref())
             .context("setting up the credential vault")?
             .map(Arc::new);
@@ -98,6 +102,7 @@ impl Controller {
             grpc,
             http,
             vault,
+            grpc_tls,
         })
     }
 
@@ -134,6 +139,7 @@ impl Controller {
             grpc,
             http,
             vault,
+            grpc_tls,
         } = self;
         tracing::info!(grpc = %grpc.local_addr()?, http = %http.local_addr()?, "controller listening");
         let mut tasks = tokio::task::JoinSet::new();
@@ -198,9 +204,14 @@ impl Controller {
         let grpc_shutdown = shutdown.clone();
         let client_api =
             crate::api::Api::new(store.clone(), dispatcher.clone(), hub.clone()).with_vault(vault);
-        let grpc_router = tonic::transport::Server::builder()
-            .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
-            .add_service(AgentServiceServer::new(service));
+        let mut grpc_builder = tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)));
+        if let Some(tls) = grpc_tls {
+            grpc_builder = grpc_builder
+                .tls_config(tls)
+                .context("setting up TLS on the gRPC port")?;
+        }
+        let grpc_router = grpc_builder.add_service(AgentServiceServer::new(service));
         let grpc_server = crate::grpc_api::add_client_services(
             grpc_router,
             client_api.clone(),

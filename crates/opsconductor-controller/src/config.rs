@@ -79,6 +79,17 @@ pub struct ControllerConfig {
     /// variables (`OPSCONDUCTOR_VAULT_KEY`); `vault_key_file` wins when both are set.
     #[serde(default)]
     pub vault_key: Option<crate::vault::InlineKey>,
+    /// PEM certificate chain of the gRPC port (agents and gRPC clients); with
+    /// `grpc_tls_key_file` it turns TLS on for that port.
+    #[serde(default)]
+    pub grpc_tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `grpc_tls_cert_file`.
+    #[serde(default)]
+    pub grpc_tls_key_file: Option<PathBuf>,
+    /// PEM CA certificate(s) client certificates must chain to: mutual TLS. A client
+    /// without such a certificate is refused at the handshake.
+    #[serde(default)]
+    pub grpc_tls_client_ca_file: Option<PathBuf>,
 }
 
 fn default_database_url() -> String {
@@ -148,14 +159,47 @@ impl Default for ControllerConfig {
             scheduler_max_in_flight: default_scheduler_max_in_flight(),
             vault_key_file: None,
             vault_key: None,
+            grpc_tls_cert_file: None,
+            grpc_tls_key_file: None,
+            grpc_tls_client_ca_file: None,
         }
     }
 }
 
 impl ControllerConfig {
+    /// The gRPC port's TLS settings read from their PEM files (`None`: plain HTTP/2).
+    /// Errors name the file.
+    pub fn grpc_tls(&self) -> Result<Option<tonic::transport::ServerTlsConfig>, String> {
+        use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+        let read = |path: &std::path::Path, what: &str| {
+            std::fs::read(path).map_err(|e| format!("{what} {}: {e}", path.display()))
+        };
+        let (Some(cert), Some(key)) = (&self.grpc_tls_cert_file, &self.grpc_tls_key_file) else {
+            return Ok(None);
+        };
+        let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(
+            read(cert, "grpc_tls_cert_file")?,
+            read(key, "grpc_tls_key_file")?,
+        ));
+        if let Some(ca) = &self.grpc_tls_client_ca_file {
+            tls = tls.client_ca_root(Certificate::from_pem(read(ca, "grpc_tls_client_ca_file")?));
+        }
+        Ok(Some(tls))
+    }
+
     /// Every problem at once, each naming its setting.
     pub fn validate(&self) -> Result<(), Vec<String>> {
         let mut problems = Vec::new();
+        if self.grpc_tls_cert_file.is_some() != self.grpc_tls_key_file.is_some() {
+            problems.push("grpc_tls_cert_file and grpc_tls_key_file go together".to_owned());
+        }
+        if self.grpc_tls_client_ca_file.is_some() && self.grpc_tls_cert_file.is_none() {
+            problems.push(
+                "grpc_tls_client_ca_file (mutual TLS) needs grpc_tls_cert_file and \
+                 grpc_tls_key_file"
+                    .to_owned(),
+            );
+        }
         if self.database_max_connections < 2 {
             problems.push("database_max_connections: must be at least 2".to_owned());
         }

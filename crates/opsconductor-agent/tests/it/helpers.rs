@@ -161,6 +161,9 @@ pub fn agent_config(controller_url: &str, broker: &TestBroker, dir: &Path) -> Ag
         batch_max_delay: Duration::from_millis(20),
         shutdown_grace: Duration::from_secs(5),
         connect_timeout: Duration::from_secs(2),
+        controller_ca_file: None,
+        tls_cert_file: None,
+        tls_key_file: None,
     }
 }
 

@@ -12,4 +12,5 @@ mod grpc_api;
 mod helpers;
 mod rest;
 mod scheduler;
+mod tls;
 mod ws;
