@@ -27,6 +27,12 @@ pub enum HostKeyDecision {
         /// The fingerprint on record.
         expected: String,
     },
+    /// The record could not be consulted (the controller is unreachable): refuse to
+    /// connect rather than trust an unchecked key.
+    Unverified {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Decides whether to trust a host key for `host:port`.

@@ -15,6 +15,7 @@ use opsconductor_core::ids::AgentId;
 use crate::config::AgentConfig;
 use crate::consume::{self, Consuming};
 use crate::error::AgentError;
+use crate::hostkeys::ControllerHostKeys;
 use crate::identity::{self, Identity};
 use crate::outbox::Outbox;
 use crate::runs::Runs;
@@ -122,10 +123,8 @@ impl Agent {
     /// obtained with `enrollment_token` (retrying while the controller is unreachable, until
     /// `shutdown`) and written to `identity_file`.
     ///
-    /// SSH host keys are checked against an in-memory trust-on-first-use store for the
-    /// life of the process. The controller-backed store the architecture calls for (keys
-    /// recorded centrally, a changed key refused across restarts and agents) belongs to the
-    /// security work; it will replace `MemoryTofu` here.
+    /// SSH host keys are checked against the controller's trust-on-first-use record
+    /// (`VerifyHostKey`), shared by every agent of the deployment.
     pub async fn build(
         config: AgentConfig,
         shutdown: &CancellationToken,
@@ -133,7 +132,6 @@ impl Agent {
         config.validate()?;
         crate::metrics::describe();
         opsconductor_actions::metrics::describe();
-        let registry = Arc::new(Registry::native(Arc::new(MemoryTofu::default())));
         let tls = match &config.controller_ca_file {
             Some(ca) if config.controller_url.starts_with("https://") => {
                 Some(transport::client_tls(
@@ -171,7 +169,9 @@ impl Agent {
                     &config.controller_url,
                     token,
                     &config.name,
-                    capabilities(&registry),
+                    // What the agent runs does not depend on where host keys are
+                    // checked; the real registry needs the identity being enrolled.
+                    capabilities(&Registry::native(Arc::new(MemoryTofu::default()))),
                     shutdown,
                 )
                 .await?;
@@ -193,6 +193,10 @@ impl Agent {
             path: config.identity_file.clone(),
             message,
         })?;
+        let client = transport::authed_client(channel, auth);
+        let registry = Arc::new(Registry::native(Arc::new(ControllerHostKeys::new(
+            client.clone(),
+        ))));
         let outbox = Outbox::new(usize::try_from(config.result_buffer).unwrap_or(usize::MAX));
         let shared = Shared {
             agent_id: identity.id(),
@@ -201,7 +205,7 @@ impl Agent {
             outbox,
             runs: Arc::new(Runs::default()),
             stats: Stats::default(),
-            client: transport::authed_client(channel, auth),
+            client,
             release: CancellationToken::new(),
             config,
         };

@@ -19,11 +19,12 @@
 //! - [`error`] — [`AgentError`], the one error type.
 //! - `agent` — [`Agent`]: identity and start-up, the shared state, the shutdown order.
 //! - `identity` — enrollment and the 0600 identity file ([`Identity`]).
-//! - `transport` — the gRPC channel and per-call credentials; the TLS seam.
+//! - `transport` — the gRPC channel (plain or TLS, mutual TLS) and per-call credentials.
 //! - `session` — the `Session` stream: hello/welcome, heartbeats, acks, cancels, reconnect.
 //! - `outbox` — the bounded buffer of result batches and chunk events; resend after a
 //!   reconnect.
 //! - `consume` — the consumer loop: prefetch, concurrency, broker reconnects.
+//! - `hostkeys` — SSH host keys checked against the controller's trust-on-first-use record.
 //! - `chunk` — one delivery: decode, credentials, run, batch, wait for acks, settle.
 //! - `work` — `ChunkWork` checked into runnable work (or found poison).
 //! - `runs` — cancelled runs and the cancel tokens of runs in flight.
@@ -34,6 +35,7 @@ mod chunk;
 pub mod config;
 mod consume;
 pub mod error;
+mod hostkeys;
 mod identity;
 pub mod metrics;
 mod outbox;

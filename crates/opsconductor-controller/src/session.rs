@@ -17,7 +17,7 @@ use opsconductor_core::ids::{AgentId, ChunkId, CredentialId, RunId};
 use opsconductor_core::model::{ResultRecord, ResultStatus};
 use opsconductor_proto::convert::{parse_id, result_from_proto};
 use opsconductor_proto::v1::{self, agent_message, controller_message};
-use opsconductor_store::{AgentRecord, ChunkState, PgStore, StoreError};
+use opsconductor_store::{AgentRecord, ChunkState, HostKeyVerdict, PgStore, StoreError};
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -360,6 +360,55 @@ impl v1::agent_service_server::AgentService for AgentServiceImpl {
             .credential_for(&agent, &r.chunk_id, &r.credential_id)
             .await?;
         Ok(Response::new(response))
+    }
+
+    async fn verify_host_key(
+        &self,
+        request: Request<v1::VerifyHostKeyRequest>,
+    ) -> Result<Response<v1::VerifyHostKeyResponse>, Status> {
+        use v1::verify_host_key_response::Decision;
+        let agent = self.authenticate(&request).await?;
+        let r = request.into_inner();
+        let port = u16::try_from(r.port)
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| {
+                Status::invalid_argument(format!("port: {} is not a TCP port", r.port))
+            })?;
+        for (field, value, longest) in [
+            ("host", &r.host, 255),
+            ("algorithm", &r.algorithm, 100),
+            ("fingerprint", &r.fingerprint, 200),
+        ] {
+            if value.is_empty() || value.len() > longest {
+                return Err(Status::invalid_argument(format!(
+                    "{field}: must be 1 to {longest} bytes"
+                )));
+            }
+        }
+        let verdict = self
+            .store
+            .verify_host_key(&r.host, port, &r.algorithm, &r.fingerprint, agent.id)
+            .await
+            .map_err(ControllerError::from)?;
+        let (decision, expected) = match verdict {
+            HostKeyVerdict::Trusted => (Decision::Trusted, String::new()),
+            HostKeyVerdict::TrustedOnFirstUse => {
+                tracing::info!(agent.id = %agent.id, ssh.host = %r.host, ssh.port = port,
+                    ssh.host_key = %r.fingerprint, "ssh host key recorded on first use");
+                (Decision::TrustedOnFirstUse, String::new())
+            }
+            HostKeyVerdict::Changed { expected } => {
+                tracing::warn!(agent.id = %agent.id, ssh.host = %r.host, ssh.port = port,
+                    ssh.host_key = %r.fingerprint, expected = %expected,
+                    "ssh host key changed: refused");
+                (Decision::Changed, expected)
+            }
+        };
+        Ok(Response::new(v1::VerifyHostKeyResponse {
+            decision: decision.into(),
+            expected,
+        }))
     }
 }
 

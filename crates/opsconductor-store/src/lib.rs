@@ -20,6 +20,7 @@
 //! - `chunks` — the outbox relay's claim / publish cycle and the chunk life cycle.
 //! - `results` — idempotent ingest, the shared fill-in of missing results, counters.
 //! - `queries` — results read back: filtered keyset pages and per-job time series.
+//! - `ssh_host_keys` — SSH host keys trusted on first use for the whole deployment.
 //! - `library_entries` — user-defined library entries (compiled by the controller).
 //! - `templates`, `settings` — saved job templates and the run-time settings document.
 //! - `testing` (feature `testing`) — a fresh, migrated database per test.
@@ -38,6 +39,7 @@ mod results;
 mod runs;
 mod schedules;
 mod segments;
+mod ssh_host_keys;
 mod store;
 mod templates;
 #[cfg(any(test, feature = "testing"))]
@@ -56,5 +58,6 @@ pub use queries::{
 pub use results::IngestOutcome;
 pub use runs::{NewChunk, NewRun, RunFilter};
 pub use schedules::{JobsFingerprint, LeaderElection};
+pub use ssh_host_keys::{HostKeyVerdict, SshHostKey};
 pub use store::PgStore;
 pub use templates::{JobTemplate, StoredSettings};

@@ -582,7 +582,7 @@ struct Client {
 enum SessionError {
     Ssh(russh::Error),
     /// The operator-facing refusal.
-    HostKeyChanged(String),
+    HostKeyRefused(String),
 }
 
 impl From<russh::Error> for SessionError {
@@ -594,7 +594,7 @@ impl From<russh::Error> for SessionError {
 impl SessionError {
     fn into_action_error(self, address: &str) -> ActionError {
         let message = match self {
-            Self::HostKeyChanged(message) => message,
+            Self::HostKeyRefused(message) => message,
             Self::Ssh(russh::Error::NoCommonAlgo { kind, theirs, .. }) => {
                 let what = match kind {
                     AlgorithmKind::Kex => "key exchange",
@@ -655,10 +655,16 @@ impl client::Handler for Client {
                 true
             }
             HostKeyDecision::Changed { expected } => {
-                return Err(SessionError::HostKeyChanged(format!(
+                return Err(SessionError::HostKeyRefused(format!(
                     "host key for {} has changed: expected {expected}, got {} {}; refusing to \
                      connect (reset the recorded key if the change is expected)",
                     self.address, presented.algorithm, presented.fingerprint
+                )));
+            }
+            HostKeyDecision::Unverified { reason } => {
+                return Err(SessionError::HostKeyRefused(format!(
+                    "host key {} {} of {} could not be checked ({reason}); refusing to connect",
+                    presented.algorithm, presented.fingerprint, self.address
                 )));
             }
         };

@@ -35,6 +35,7 @@ pub struct Recorded {
     pub events: Vec<v1::ChunkEvent>,
     pub heartbeats: Vec<v1::Heartbeat>,
     pub fetches: Vec<FetchCredentialRequest>,
+    pub host_key_checks: Vec<v1::VerifyHostKeyRequest>,
     /// Seqs of the current session received while acks were withheld.
     pub held: Vec<u64>,
 }
@@ -83,6 +84,8 @@ pub struct State {
     current: Mutex<Option<(usize, CancellationToken, Outbound)>>,
     /// Credential id → (kind, secret JSON), or the status to fail with.
     pub credentials: Mutex<HashMap<String, StoredCredential>>,
+    /// The host-key record, with the controller's trust-on-first-use rules.
+    pub host_keys: opsconductor_actions::hostkey::MemoryTofu,
 }
 
 impl State {
@@ -248,6 +251,32 @@ impl AgentService for Service {
             None => Err(Status::not_found(format!("no credential {id}"))),
         }
     }
+
+    async fn verify_host_key(
+        &self,
+        request: Request<v1::VerifyHostKeyRequest>,
+    ) -> Result<Response<v1::VerifyHostKeyResponse>, Status> {
+        use opsconductor_actions::hostkey::{HostKey, HostKeyDecision, HostKeyVerifier as _};
+        use v1::verify_host_key_response::Decision;
+        self.0.authorize(&request)?;
+        let request = request.into_inner();
+        self.0.record(|r| r.host_key_checks.push(request.clone()));
+        let key = HostKey {
+            algorithm: request.algorithm,
+            fingerprint: request.fingerprint,
+        };
+        let port = u16::try_from(request.port).unwrap();
+        let (decision, expected) = match self.0.host_keys.verify(&request.host, port, &key).await {
+            HostKeyDecision::Trusted => (Decision::Trusted, String::new()),
+            HostKeyDecision::TrustedOnFirstUse => (Decision::TrustedOnFirstUse, String::new()),
+            HostKeyDecision::Changed { expected } => (Decision::Changed, expected),
+            HostKeyDecision::Unverified { reason } => return Err(Status::internal(reason)),
+        };
+        Ok(Response::new(v1::VerifyHostKeyResponse {
+            decision: decision.into(),
+            expected,
+        }))
+    }
 }
 
 /// The fake controller, serving on a loopback port until dropped.
@@ -272,6 +301,7 @@ impl FakeController {
             cancelled_runs: Mutex::default(),
             current: Mutex::default(),
             credentials: Mutex::default(),
+            host_keys: Default::default(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -10,7 +10,7 @@ use axum::http::header::ETAG;
 use axum::response::{IntoResponse, Response};
 use opsconductor_core::ids::AgentId;
 use opsconductor_core::model::Segment;
-use opsconductor_store::AgentRecord;
+use opsconductor_store::{AgentRecord, SshHostKey};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -295,4 +295,83 @@ pub async fn put_settings(
     let mut response = json_response(StatusCode::OK, settings);
     response.headers_mut().insert(ETAG, etag(stored.version));
     Ok(response)
+}
+
+/// An SSH host key recorded on first use.
+#[derive(Serialize, ToSchema)]
+pub struct SshHostKeyView {
+    /// Id, for resetting the record.
+    #[schema(value_type = String, format = Uuid)]
+    pub id: uuid::Uuid,
+    /// The target as actions address it.
+    pub host: String,
+    /// The SSH port.
+    pub port: i32,
+    /// Key algorithm (`ssh-ed25519`).
+    pub algorithm: String,
+    /// `SHA256:…` fingerprint.
+    pub fingerprint: String,
+    /// When it was recorded.
+    pub first_seen_at: chrono::DateTime<chrono::Utc>,
+    /// The agent that saw it first.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub first_seen_by: Option<uuid::Uuid>,
+    /// When it was last presented and trusted.
+    pub last_seen_at: chrono::DateTime<chrono::Utc>,
+    /// The last different key that was refused (`<algorithm> <fingerprint>`), if any:
+    /// check it before resetting the record.
+    pub refused_key: Option<String>,
+    /// When that key was refused.
+    pub refused_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<SshHostKey> for SshHostKeyView {
+    fn from(k: SshHostKey) -> Self {
+        Self {
+            id: k.id,
+            host: k.host,
+            port: k.port,
+            algorithm: k.algorithm,
+            fingerprint: k.fingerprint,
+            first_seen_at: k.first_seen_at,
+            first_seen_by: k.first_seen_by,
+            last_seen_at: k.last_seen_at,
+            refused_key: k
+                .refused_algorithm
+                .zip(k.refused_fingerprint)
+                .map(|(a, f)| format!("{a} {f}")),
+            refused_at: k.refused_at,
+        }
+    }
+}
+
+/// SSH host keys recorded on first use, by host and port.
+#[utoipa::path(get, path = "/api/v1/ssh-host-keys", tag = "fleet",
+    responses((status = 200, body = Vec<SshHostKeyView>),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn list_ssh_host_keys(State(state): State<ApiState>) -> ApiResult {
+    let keys: Vec<SshHostKeyView> = state
+        .api
+        .store()
+        .list_host_keys()
+        .await?
+        .into_iter()
+        .map(SshHostKeyView::from)
+        .collect();
+    Ok(json_response(StatusCode::OK, keys))
+}
+
+/// Forgets a recorded host key (after a legitimate key change): the next key presented
+/// for its host and port is trusted on first use.
+#[utoipa::path(delete, path = "/api/v1/ssh-host-keys/{id}", tag = "fleet",
+    params(("id" = String, Path, description = "Host key record id")),
+    responses((status = 204, description = "Forgotten"),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn delete_ssh_host_key(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let id: uuid::Uuid = path_id("ssh host key", &id)?;
+    state.api.store().delete_host_key(id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -115,6 +115,11 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/settings",
             get(admin::get_settings).put(admin::put_settings),
         )
+        .route("/api/v1/ssh-host-keys", get(admin::list_ssh_host_keys))
+        .route(
+            "/api/v1/ssh-host-keys/{id}",
+            axum::routing::delete(admin::delete_ssh_host_key),
+        )
         .route(
             "/api/v1/credentials",
             get(credentials::list_credentials).post(credentials::create_credential),
@@ -188,6 +193,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         admin::create_enrollment_token,
         admin::get_settings,
         admin::put_settings,
+        admin::list_ssh_host_keys,
+        admin::delete_ssh_host_key,
         credentials::list_credentials,
         credentials::create_credential,
         credentials::get_credential,

@@ -167,7 +167,7 @@ fn uuid_v7() -> String {
 }
 
 /// An agent registered in `segment`, as the gRPC metadata it authenticates with.
-async fn enrolled_agent(
+pub(crate) async fn enrolled_agent(
     store: &PgStore,
     client: &mut AgentServiceClient<tonic::transport::Channel>,
     segment: &str,

@@ -10,6 +10,7 @@
 mod credentials;
 mod grpc_api;
 mod helpers;
+mod host_keys;
 mod rest;
 mod scheduler;
 mod tls;
