@@ -13,7 +13,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use opsconductor_core::credential::CredentialKind;
 use opsconductor_core::error::Problems;
-use opsconductor_core::ids::{CredentialId, JobId, RunId};
+use opsconductor_core::ids::{AgentId, CredentialId, JobId, RunId};
 use opsconductor_core::library::Library;
 use opsconductor_core::model::{Job, JobSpec, ResultStatus, Run, RunStatus, RunTrigger};
 use opsconductor_core::parse::ParserDef;
@@ -973,6 +973,16 @@ impl Api {
     /// Every agent with its liveness.
     pub async fn list_agents(&self) -> Result<Vec<AgentRecord>, ControllerError> {
         Ok(self.store.list_agents().await?)
+    }
+
+    /// Revokes an agent: its identity stops working and its session ends (here at once,
+    /// on other replicas at its next heartbeat). Its chunks in flight are redelivered to
+    /// the segment's other agents by the broker when the connection drops.
+    pub async fn revoke_agent(&self, id: AgentId) -> Result<AgentRecord, ControllerError> {
+        let agent = self.store.revoke_agent(id).await?;
+        self.hub.disconnect(id);
+        tracing::warn!(agent.id = %id, agent.name = %agent.name, "agent revoked");
+        Ok(agent)
     }
 }
 

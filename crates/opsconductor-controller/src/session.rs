@@ -86,6 +86,14 @@ impl SessionHub {
         self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Ends the session of `agent` on this controller, if it has one here (after a
+    /// revocation; replicas without it end theirs at the agent's next heartbeat).
+    pub fn disconnect(&self, agent: AgentId) {
+        if let Some(open) = self.lock().remove(&agent) {
+            open.replaced.cancel();
+        }
+    }
+
     /// Agents with an open session.
     pub fn connected(&self) -> usize {
         self.lock().len()
@@ -333,7 +341,7 @@ impl v1::agent_service_server::AgentService for AgentServiceImpl {
             let outcome = tokio::select! {
                 outcome = session.serve(&mut inbound) => outcome,
                 () = replaced.cancelled() => Err(Status::aborted(
-                    "a newer session of this agent replaced this one (is the identity file shared by two agents?)",
+                    "the controller ended this session: a newer session of this agent replaced it (is the identity file shared by two agents?), or the agent was revoked",
                 )),
                 () = shutdown.cancelled() => Err(Status::unavailable("controller shutting down")),
             };
@@ -451,10 +459,17 @@ impl Session {
                         "results_dropped_total": h.results_dropped_total,
                         "load1": h.load1,
                     });
+                    // A revoked agent's session ends here, on every replica, within one
+                    // heartbeat interval.
                     self.store
                         .record_heartbeat(self.agent.id, &heartbeat)
                         .await
-                        .map_err(unavailable)?;
+                        .map_err(|e| match e {
+                            StoreError::Unauthorized { message } => {
+                                Status::permission_denied(message)
+                            }
+                            other => unavailable(other),
+                        })?;
                 }
                 Some(agent_message::Body::Chunk(event)) => self.chunk_event(event).await?,
                 Some(agent_message::Body::Hello(_)) => {

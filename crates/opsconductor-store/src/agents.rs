@@ -64,6 +64,8 @@ pub struct AgentRecord {
     pub online: bool,
     /// The last heartbeat's content, as the controller recorded it.
     pub heartbeat: Option<serde_json::Value>,
+    /// When an admin revoked it (its identity no longer works).
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -77,6 +79,7 @@ struct AgentRow {
     last_seen_at: Option<DateTime<Utc>>,
     online: bool,
     heartbeat: Option<Json<serde_json::Value>>,
+    revoked_at: Option<DateTime<Utc>>,
 }
 
 impl From<AgentRow> for AgentRecord {
@@ -91,6 +94,7 @@ impl From<AgentRow> for AgentRecord {
             last_seen_at: row.last_seen_at,
             online: row.online,
             heartbeat: row.heartbeat.map(|Json(value)| value),
+            revoked_at: row.revoked_at,
         }
     }
 }
@@ -98,7 +102,8 @@ impl From<AgentRow> for AgentRecord {
 /// The columns of [`AgentRow`], as a literal so queries stay `&'static str`.
 macro_rules! agent_columns {
     () => {
-        "id, name, segment, version, capabilities, registered_at, last_seen_at, online, heartbeat"
+        "id, name, segment, version, capabilities, registered_at, last_seen_at, online, heartbeat, \
+         revoked_at"
     };
 }
 
@@ -203,7 +208,31 @@ impl PgStore {
             return Err(refused());
         }
         let agent: AgentRow = sqlx::FromRow::from_row(&row).map_err(db)?;
+        if agent.revoked_at.is_some() {
+            return Err(StoreError::Unauthorized {
+                message: format!(
+                    "agent {agent_id} was revoked by an admin: enroll it again with a new token"
+                ),
+            });
+        }
         Ok(agent.into())
+    }
+
+    /// Revokes an agent: its secret stops working at once for new calls, and every
+    /// controller ends its session at its next heartbeat. Revoking twice keeps the first
+    /// time.
+    pub async fn revoke_agent(&self, agent_id: AgentId) -> Result<AgentRecord, StoreError> {
+        let row: Option<AgentRow> = sqlx::query_as(concat!(
+            "UPDATE agents SET revoked_at = coalesce(revoked_at, now()), online = false
+             WHERE id = $1 RETURNING ",
+            agent_columns!()
+        ))
+        .bind(agent_id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        row.map(AgentRecord::from)
+            .ok_or_else(|| StoreError::not_found(format!("agent {agent_id}")))
     }
 
     /// Records a heartbeat: the agent is online, seen now, and `heartbeat` is its latest
@@ -214,7 +243,8 @@ impl PgStore {
         heartbeat: &serde_json::Value,
     ) -> Result<(), StoreError> {
         let updated = sqlx::query(
-            "UPDATE agents SET last_seen_at = now(), online = true, heartbeat = $2 WHERE id = $1",
+            "UPDATE agents SET last_seen_at = now(), online = true, heartbeat = $2
+             WHERE id = $1 AND revoked_at IS NULL",
         )
         .bind(agent_id.as_uuid())
         .bind(Json(heartbeat))
@@ -222,7 +252,9 @@ impl PgStore {
         .await
         .map_err(db)?;
         if updated.rows_affected() == 0 {
-            return Err(StoreError::not_found(format!("agent {agent_id}")));
+            return Err(StoreError::Unauthorized {
+                message: format!("agent {agent_id} is unknown or was revoked"),
+            });
         }
         Ok(())
     }

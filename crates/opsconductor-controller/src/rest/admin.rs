@@ -146,6 +146,8 @@ pub struct AgentView {
     /// Its last heartbeat (load, work in flight, buffer).
     #[schema(value_type = Option<Object>)]
     pub heartbeat: Option<serde_json::Value>,
+    /// When an admin revoked it (its identity no longer works).
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl From<AgentRecord> for AgentView {
@@ -160,6 +162,7 @@ impl From<AgentRecord> for AgentView {
             last_seen_at: a.last_seen_at,
             online: a.online,
             heartbeat: a.heartbeat,
+            revoked_at: a.revoked_at,
         }
     }
 }
@@ -192,6 +195,18 @@ pub async fn get_agent(State(state): State<ApiState>, Path(id): Path<String>) ->
         .into_iter()
         .find(|a| a.id == id)
         .ok_or_else(|| ControllerError::NotFound(format!("agent {id}")))?;
+    Ok(json_response(StatusCode::OK, AgentView::from(agent)))
+}
+
+/// Revokes an agent: its identity stops working at once and its session ends; enroll
+/// it again with a new token to bring it back.
+#[utoipa::path(post, path = "/api/v1/agents/{id}/revoke", tag = "fleet",
+    params(("id" = String, Path, description = "Agent id")),
+    responses((status = 200, body = AgentView),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn revoke_agent(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult {
+    let id: AgentId = path_id("agent", &id)?;
+    let agent = state.api.revoke_agent(id).await?;
     Ok(json_response(StatusCode::OK, AgentView::from(agent)))
 }
 

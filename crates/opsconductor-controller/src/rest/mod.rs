@@ -107,6 +107,7 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/api/v1/agents", get(admin::list_agents))
         .route("/api/v1/agents/{id}", get(admin::get_agent))
+        .route("/api/v1/agents/{id}/revoke", post(admin::revoke_agent))
         .route(
             "/api/v1/enrollment-tokens",
             post(admin::create_enrollment_token),
@@ -190,6 +191,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         admin::delete_segment,
         admin::list_agents,
         admin::get_agent,
+        admin::revoke_agent,
         admin::create_enrollment_token,
         admin::get_settings,
         admin::put_settings,

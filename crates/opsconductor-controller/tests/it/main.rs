@@ -7,10 +7,10 @@
 // Helpers outside #[test] functions are not covered by clippy.toml's allow-unwrap-in-tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod agent_identity;
 mod credentials;
 mod grpc_api;
 mod helpers;
-mod host_keys;
 mod rest;
 mod scheduler;
 mod tls;

@@ -149,14 +149,17 @@ fn done(progress: &Value) -> u64 {
 
 /// An agent as the controller sees it: registered with an enrollment token, one session
 /// stream, result batches acked one by one.
-struct ScriptedAgent {
+pub(crate) struct ScriptedAgent {
+    /// Its id and secret, as registered.
+    pub(crate) agent_id: String,
+    pub(crate) agent_secret: String,
     tx: mpsc::Sender<v1::AgentMessage>,
-    inbound: tonic::Streaming<v1::ControllerMessage>,
+    pub(crate) inbound: tonic::Streaming<v1::ControllerMessage>,
     seq: u64,
 }
 
 impl ScriptedAgent {
-    async fn connect(grpc: SocketAddr, store: &PgStore) -> Self {
+    pub(crate) async fn connect(grpc: SocketAddr, store: &PgStore) -> Self {
         // Enrollment names a defined segment; the default one catches every target here.
         store
             .upsert_segment(&Segment::new(DEFAULT_SEGMENT, Vec::new()).unwrap())
@@ -205,6 +208,8 @@ impl ScriptedAgent {
             "{welcome:?}"
         );
         Self {
+            agent_secret: registered.agent_secret,
+            agent_id: registered.agent_id,
             tx,
             inbound,
             seq: 0,

@@ -175,5 +175,20 @@ async fn heartbeats_keep_an_agent_online_until_they_stop() {
         .record_heartbeat(AgentId::new(), &beat)
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+    assert!(matches!(err, StoreError::Unauthorized { .. }), "{err:?}");
+
+    // Revoked: the secret and heartbeats stop working, the record stays.
+    let revoked = store.revoke_agent(agent.agent_id).await.unwrap();
+    assert!(revoked.revoked_at.is_some() && !revoked.online);
+    let err = store
+        .authenticate_agent(agent.agent_id, &agent.secret)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("revoked"), "{err}");
+    let err = store
+        .record_heartbeat(agent.agent_id, &beat)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unauthorized { .. }), "{err:?}");
+    assert_eq!(store.list_agents().await.unwrap().len(), 1);
 }

@@ -1,17 +1,20 @@
-//! SSH host keys trusted on first use across the deployment: the first key any agent
-//! reports for host:port is recorded, the same key is trusted (by every agent), a
-//! different one is refused and noted until an admin resets the record over REST.
+//! Agent identity beyond enrollment: SSH host keys trusted on first use across the
+//! deployment (the first key any agent reports for host:port is recorded, the same key
+//! is trusted by every agent, a different one is refused and noted until an admin resets
+//! the record over REST), and revoking an agent.
 
 use opsconductor_core::model::Segment;
 use opsconductor_proto::v1::verify_host_key_response::Decision;
 use opsconductor_proto::v1::{self, agent_service_client::AgentServiceClient};
 use opsconductor_store::testing::fresh_database;
 use reqwest::{Method, StatusCode};
+use serde_json::json;
 use tonic::Code;
 
 use crate::credentials::enrolled_agent;
-use crate::helpers::{RunningController, TestBroker, controller_config};
+use crate::helpers::{RunningController, TestBroker, WAIT, controller_config};
 use crate::rest::Http;
+use crate::ws::ScriptedAgent;
 
 async fn verify(
     client: &mut AgentServiceClient<tonic::transport::Channel>,
@@ -105,5 +108,58 @@ async fn host_keys_are_trusted_on_first_use_for_every_agent_and_reset_by_an_admi
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+    controller.stop().await;
+}
+
+#[tokio::test]
+async fn a_revoked_agent_loses_its_session_and_every_call() {
+    let (store, db) = fresh_database().await;
+    let broker = TestBroker::new();
+    let controller = RunningController::start(controller_config(&db, &broker)).await;
+    let http = Http::new(&controller);
+    let mut session = ScriptedAgent::connect(controller.grpc, &store).await;
+    let mut client = AgentServiceClient::connect(format!("http://{}", controller.grpc))
+        .await
+        .unwrap();
+    let other = enrolled_agent(&store, &mut client, "default").await;
+    let (status, _) = http
+        .post(
+            &format!("/api/v1/agents/{}/revoke", session.agent_id),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The open session ends, saying why.
+    let ended = tokio::time::timeout(WAIT, async {
+        loop {
+            match session.inbound.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => return None,
+                Err(status) => return Some(status),
+            }
+        }
+    })
+    .await
+    .expect("the session ends after the revocation");
+    let ended = ended.expect("with a status");
+    assert!(ended.message().contains("revoked"), "{ended:?}");
+    // Later calls with its identity are refused; another agent is untouched.
+    let revoked = (session.agent_id.clone(), session.agent_secret.clone());
+    let refused = verify(&mut client, &revoked, 22, "SHA256:x")
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+    assert!(refused.message().contains("revoked"), "{refused:?}");
+    let fine = verify(&mut client, &other, 22, "SHA256:x").await.unwrap();
+    assert_eq!(fine.decision(), Decision::TrustedOnFirstUse);
+    let (_, view) = http
+        .get(&format!("/api/v1/agents/{}", session.agent_id))
+        .await;
+    assert!(view["revoked_at"].is_string(), "{view}");
+    assert_eq!(view["online"], false);
+    let unknown = format!("/api/v1/agents/{}/revoke", uuid::Uuid::now_v7());
+    let (status, _) = http.post(&unknown, json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     controller.stop().await;
 }
