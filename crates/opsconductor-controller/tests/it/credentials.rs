@@ -3,6 +3,7 @@
 //! exist and suit their command, and an agent gets a secret over gRPC only for a chunk
 //! routed to its segment whose job uses that credential.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use opsconductor_core::model::Segment;
@@ -212,8 +213,45 @@ async fn fetch(
         .map(|r| r.into_inner())
 }
 
+/// Every log line of this test process, at every level.
+#[derive(Clone, Default)]
+struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CapturedLogs {
+    /// Installed as the global subscriber (nextest runs each test in its own process).
+    fn install() -> Self {
+        let logs = Self::default();
+        let writer = logs.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .try_init()
+            .expect("no other subscriber in this test process");
+        logs
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
+    }
+}
+
 #[tokio::test]
 async fn an_agent_gets_a_secret_only_for_its_own_chunks_that_use_it() {
+    let logs = CapturedLogs::install();
     let (store, db) = fresh_database().await;
     let broker = TestBroker::new();
     let mut config = controller_config(&db, &broker);
@@ -294,5 +332,27 @@ async fn an_agent_gets_a_secret_only_for_its_own_chunks_that_use_it() {
         .unwrap_err();
     assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
     assert!(!refused.message().contains(SECRET));
+
+    // The secret went to the agent and nowhere else: not into the published chunk (the
+    // AMQP message body is the stored payload, byte for byte), not into any log line.
+    let pool = sqlx::PgPool::connect(db.url()).await.unwrap();
+    let payloads: Vec<Vec<u8>> = sqlx::query_scalar("SELECT payload FROM chunks")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert!(!payloads.is_empty());
+    for payload in &payloads {
+        assert!(
+            !payload
+                .windows(SECRET.len())
+                .any(|w| w == SECRET.as_bytes())
+        );
+    }
+    let logged = logs.text();
+    assert!(
+        logged.contains("credential handed to agent"),
+        "logs were captured"
+    );
+    assert!(!logged.contains(SECRET), "the secret is in the logs");
     controller.stop().await;
 }
