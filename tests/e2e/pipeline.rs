@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{World, hosts};
+use crate::support::{World, hosts, test_server_setting};
 
 /// A tiny HTTP server on 127.0.0.1 answering 200 "ok" to everything.
 async fn http_server() -> u16 {
@@ -221,4 +221,69 @@ async fn a_dry_run_goes_through_the_targets_segment_and_leaves_no_job() {
 
     let jobs = world.get("/api/v1/jobs").await;
     assert_eq!(jobs["items"], json!([]), "dry runs leave no job");
+}
+
+/// A run that logs in to the real sshd with a vault credential: the password reaches the
+/// device and nothing else — not the AMQP messages (the stored chunk payloads, published
+/// as they are), not any log line of the controller or the agent at TRACE, not the
+/// results. The host key is recorded on first use by the controller on the way.
+#[tokio::test]
+async fn a_vault_credential_reaches_the_device_and_no_log_message_or_result() {
+    let password = test_server_setting("OC_TEST_SSH_PASSWORD");
+    let user = test_server_setting("OC_TEST_SSH_USER");
+    let ssh: std::net::SocketAddr = test_server_setting("OC_TEST_SSH_ADDR").parse().unwrap();
+    let mut world = World::new().await;
+    world.log_filter = "trace";
+    world.controller_env.push((
+        "OPSCONDUCTOR_VAULT_KEY",
+        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff".to_owned(),
+    ));
+    world.start_controller().await;
+    world.define_segments().await;
+    world.start_agent("a1", "a").await;
+    let credential = world
+        .post(
+            "/api/v1/credentials",
+            json!({"name": "lab login", "kind": "ssh_password",
+                   "secret": {"user": user, "password": password}}),
+        )
+        .await;
+    let run = world
+        .run_job(json!({
+            "name": "uptime with a vault credential",
+            "schedule": {"type": "manual"},
+            "targets": {"include": [{"type": "hosts", "hosts": [ssh.ip().to_string()]}]},
+            "actions": [{"command": "ssh.command",
+                         "params": {"command": "echo vault-ok", "port": ssh.port()},
+                         "credential": credential["id"]}],
+        }))
+        .await;
+    let done = world.wait_for_run(run, Duration::from_secs(60)).await;
+    let results = world.get(&format!("/api/v1/results?run_id={run}")).await;
+    assert_eq!(done["counters"]["ok"], 1, "{done}\n{results}");
+    assert!(results.to_string().contains("vault-ok"), "{results}");
+    let keys = world.get("/api/v1/ssh-host-keys").await;
+    assert_eq!(keys.as_array().unwrap().len(), 1, "{keys}");
+
+    let payloads: Vec<Vec<u8>> = sqlx::query_scalar("SELECT payload FROM chunks")
+        .fetch_all(&sqlx::PgPool::connect(world.db.url()).await.unwrap())
+        .await
+        .unwrap();
+    assert!(!payloads.is_empty());
+    for payload in &payloads {
+        assert!(
+            !payload
+                .windows(password.len())
+                .any(|w| w == password.as_bytes())
+        );
+    }
+    assert!(!results.to_string().contains(&password));
+    for process in ["controller", "a1"] {
+        let log = world.full_log(process);
+        assert!(log.contains("TRACE"), "{process} logged at TRACE");
+        assert!(
+            !log.contains(&password),
+            "the password is in the {process} log"
+        );
+    }
 }

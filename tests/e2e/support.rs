@@ -22,6 +22,10 @@ pub struct World {
     pub dir: tempfile::TempDir,
     pub controller: Option<Child>,
     pub agents: BTreeMap<String, Child>,
+    /// `OPSCONDUCTOR_LOG` of the processes started from now on.
+    pub log_filter: &'static str,
+    /// Extra environment of the controller (e.g. the vault key).
+    pub controller_env: Vec<(&'static str, String)>,
     client: reqwest::Client,
 }
 
@@ -35,7 +39,7 @@ fn binary() -> &'static str {
 }
 
 /// A command for the binary with only the settings we give it.
-fn process(log_name: &std::path::Path) -> Command {
+fn process(log_name: &std::path::Path, log_filter: &str) -> Command {
     let mut cmd = Command::new(binary());
     for (key, _) in std::env::vars() {
         if key.starts_with("OPSCONDUCTOR_") {
@@ -43,7 +47,7 @@ fn process(log_name: &std::path::Path) -> Command {
         }
     }
     let log = std::fs::File::create(log_name).unwrap();
-    cmd.env("OPSCONDUCTOR_LOG", "info,opsconductor=debug")
+    cmd.env("OPSCONDUCTOR_LOG", log_filter)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log);
@@ -63,6 +67,8 @@ impl World {
             dir: tempfile::tempdir().unwrap(),
             controller: None,
             agents: BTreeMap::new(),
+            log_filter: "info,opsconductor=debug",
+            controller_env: Vec::new(),
             client: reqwest::Client::new(),
         }
     }
@@ -75,7 +81,8 @@ impl World {
     pub async fn start_controller(&mut self) {
         let libraries = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../libraries");
         let log = self.dir.path().join("controller.log");
-        let child = process(&log)
+        let child = process(&log, self.log_filter)
+            .envs(self.controller_env.iter().map(|(k, v)| (*k, v)))
             .arg("controller")
             .env("OPSCONDUCTOR_DATABASE_URL", self.db.url())
             .env("OPSCONDUCTOR_GRPC_LISTEN", self.grpc.to_string())
@@ -128,7 +135,7 @@ impl World {
             .to_owned();
         let identity = self.dir.path().join(format!("{name}.identity.json"));
         let log = self.dir.path().join(format!("{name}.log"));
-        let child = process(&log)
+        let child = process(&log, self.log_filter)
             .arg("agent")
             .env(
                 "OPSCONDUCTOR_CONTROLLER_URL",
@@ -353,6 +360,21 @@ impl Ledger {
             "lost, duplicated, unexpected"
         );
     }
+}
+
+/// A setting of the loopback test servers (`scripts/test-servers.sh` writes them to
+/// `.test-servers/env.sh`; the environment wins).
+pub fn test_server_setting(key: &str) -> String {
+    if let Ok(value) = std::env::var(key) {
+        return value;
+    }
+    let env = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.test-servers/env.sh");
+    let text = std::fs::read_to_string(&env).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.trim().trim_start_matches("export ").split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v.trim_matches(['"', '\'']).to_owned())
+        .unwrap_or_else(|| panic!("{key} is not in {}: start the test servers", env.display()))
 }
 
 pub fn uuid_hex() -> String {
