@@ -768,7 +768,7 @@ fn jobs_sql(text: Option<&str>, tag: Option<&str>, after_name: Option<&str>) -> 
     let mut p = Prepared::default();
     p.push(
         "SELECT j.id, j.version, j.name, j.enabled, j.spec->'schedule' AS schedule, \
-         j.spec->'tags' AS tags, j.spec, j.created_at, j.updated_at FROM ",
+         j.spec, j.created_at, j.updated_at FROM ",
     );
     let name = match tag {
         Some(tag) => {

@@ -118,7 +118,6 @@ fn job_page(c: &mut Criterion) {
                 name: decoded.name,
                 enabled: true,
                 schedule: decoded.schedule,
-                tags: decoded.tags,
                 spec,
                 created_at: now,
                 updated_at: now,

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use opsconductor_core::credential::CredentialKind;
+use opsconductor_core::credential::{CredentialKind, MAX_SECRET_BYTES};
 use opsconductor_core::error::Problems;
 use opsconductor_core::ids::{AgentId, CredentialId, JobId, RunId};
 use opsconductor_core::library::Library;
@@ -19,8 +19,8 @@ use opsconductor_core::model::{Job, JobSpec, ResultStatus, Run, RunStatus, RunTr
 use opsconductor_core::parse::ParserDef;
 use opsconductor_core::targets::{self, SegmentRouter, TargetSpec};
 use opsconductor_store::{
-    AgentRecord, CredentialChange, CredentialMeta, JobFilter, JobListItem, PgStore, ResultFilter,
-    ResultKey, RunFilter, StoredResult,
+    AgentRecord, CredentialChange, CredentialDeletion, CredentialMeta, JobFilter, JobListItem,
+    PgStore, ResultFilter, ResultKey, RunFilter, SealedSecret, StoredResult,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -300,7 +300,12 @@ fn check_description(problems: &mut Problems, description: &str) {
     }
 }
 
-fn check_secret(problems: &mut Problems, kind: CredentialKind, secret: &Map<String, Value>) {
+/// Checks a secret as a client sent it and returns the JSON text to seal (written once).
+fn check_secret(
+    problems: &mut Problems,
+    kind: CredentialKind,
+    secret: &Map<String, Value>,
+) -> String {
     for (field, message) in opsconductor_core::credential::secret_problems(kind, secret) {
         let path = if field.is_empty() {
             "secret".to_owned()
@@ -309,6 +314,14 @@ fn check_secret(problems: &mut Problems, kind: CredentialKind, secret: &Map<Stri
         };
         problems.push(path, message);
     }
+    let text = serde_json::to_string(secret).unwrap_or_default();
+    if text.len() > MAX_SECRET_BYTES {
+        problems.push(
+            "secret",
+            format!("must be at most {MAX_SECRET_BYTES} bytes as JSON"),
+        );
+    }
+    text
 }
 
 /// The client API over one store, dispatcher and session hub.
@@ -429,13 +442,10 @@ impl Api {
         let mut problems = Problems::default();
         check_credential_name(&mut problems, &new.name);
         check_description(&mut problems, &new.description);
-        check_secret(&mut problems, new.kind, &new.secret);
+        let secret = check_secret(&mut problems, new.kind, &new.secret);
         problems.finish()?;
-        let vault = self.vault()?;
         let id = CredentialId::new();
-        let sealed = vault
-            .seal(id, new.kind, &Value::Object(new.secret).to_string())
-            .map_err(|e| ControllerError::Internal(e.to_string()))?;
+        let sealed = self.seal(id, new.kind, &secret)?;
         Ok(self
             .store
             .create_credential(id, new.name.trim(), new.kind, &new.description, &sealed)
@@ -462,7 +472,6 @@ impl Api {
         expected_version: Option<i64>,
         update: CredentialUpdate,
     ) -> Result<CredentialMeta, ControllerError> {
-        let current = self.store.get_credential(id).await?;
         let mut problems = Problems::default();
         if let Some(name) = &update.name {
             check_credential_name(&mut problems, name);
@@ -470,22 +479,21 @@ impl Api {
         if let Some(description) = &update.description {
             check_description(&mut problems, description);
         }
-        if let Some(secret) = &update.secret {
-            check_secret(&mut problems, current.kind, secret);
-        }
-        problems.finish()?;
-        let secret = match update.secret {
-            Some(secret) => Some(
-                self.vault()?
-                    .seal(id, current.kind, &Value::Object(secret).to_string())
-                    .map_err(|e| ControllerError::Internal(e.to_string()))?,
-            ),
+        // Only a rotation needs the stored kind: the secret is checked and sealed for it.
+        let rotation = match &update.secret {
+            Some(secret) => {
+                let kind = self.store.get_credential(id).await?.kind;
+                Some((kind, check_secret(&mut problems, kind, secret)))
+            }
             None => None,
         };
+        problems.finish()?;
         let change = CredentialChange {
             name: update.name.map(|n| n.trim().to_owned()),
             description: update.description,
-            secret,
+            secret: rotation
+                .map(|(kind, secret)| self.seal(id, kind, &secret))
+                .transpose()?,
         };
         self.store
             .update_credential(id, expected_version, &change)
@@ -499,17 +507,38 @@ impl Api {
         id: CredentialId,
         expected_version: Option<i64>,
     ) -> Result<(), ControllerError> {
-        if let Some(expected) = expected_version {
-            let current = self.store.get_credential(id).await?;
-            if current.version != expected {
-                return Err(ControllerError::PreconditionFailed(format!(
-                    "credential {id} is at version {}, not {expected}: it changed since it \
+        match self.store.delete_credential(id, expected_version).await? {
+            CredentialDeletion::Deleted => Ok(()),
+            CredentialDeletion::StaleVersion { current } => {
+                Err(ControllerError::PreconditionFailed(format!(
+                    "credential {id} is at version {current}, not {}: it changed since it \
                      was read",
-                    current.version
-                )));
+                    expected_version.unwrap_or_default()
+                )))
             }
+            CredentialDeletion::InUse { jobs } if jobs.is_empty() => {
+                Err(ControllerError::Conflict(format!(
+                    "credential {id} was in use by a job a moment ago; try again"
+                )))
+            }
+            CredentialDeletion::InUse { jobs } => Err(ControllerError::Conflict(format!(
+                "credential {id} is used by {} job(s): {}; change or delete them first",
+                jobs.len(),
+                jobs.join(", ")
+            ))),
         }
-        Ok(self.store.delete_credential(id, expected_version).await?)
+    }
+
+    /// `secret` (checked JSON text) sealed for credential `id` of `kind`.
+    fn seal(
+        &self,
+        id: CredentialId,
+        kind: CredentialKind,
+        secret: &str,
+    ) -> Result<SealedSecret, ControllerError> {
+        self.vault()?
+            .seal(id, kind, secret)
+            .map_err(|e| ControllerError::Internal(e.to_string()))
     }
 
     /// Validates and stores a new job.

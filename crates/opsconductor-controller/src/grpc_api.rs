@@ -36,8 +36,8 @@ use opsconductor_proto::v1::fleet_service_server::{FleetService, FleetServiceSer
 use opsconductor_proto::v1::job_service_server::{JobService, JobServiceServer};
 use opsconductor_proto::v1::library_service_server::{LibraryService, LibraryServiceServer};
 use opsconductor_store::{AgentRecord, ListedJob, StoredResult};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -244,9 +244,21 @@ pub fn job_to_proto(job: &Job) -> Result<v1::Job, Status> {
     })
 }
 
-/// The wire form of a job in a list: its spec goes out as the JSON it is stored as.
-pub fn listed_job_to_proto(job: &ListedJob) -> v1::Job {
-    v1::Job {
+/// The wire form of a job in a list: its spec goes out as the JSON it is stored as, and
+/// the tags are read from it (REST lists do not need them decoded).
+pub fn listed_job_to_proto(job: &ListedJob) -> Result<v1::Job, Status> {
+    #[derive(Deserialize)]
+    struct Tags {
+        #[serde(default)]
+        tags: Vec<String>,
+    }
+    let tags: Tags = serde_json::from_str(job.spec.get()).map_err(|e| {
+        status(ControllerError::Internal(format!(
+            "stored spec of job {}: {e}",
+            job.id
+        )))
+    })?;
+    Ok(v1::Job {
         id: job.id.to_string(),
         version: job.version,
         spec_json: job.spec.get().to_owned(),
@@ -254,8 +266,8 @@ pub fn listed_job_to_proto(job: &ListedJob) -> v1::Job {
         updated_at: Some(timestamp(job.updated_at)),
         name: job.name.clone(),
         enabled: job.enabled,
-        tags: job.tags.clone(),
-    }
+        tags: tags.tags,
+    })
 }
 
 /// The wire form of a run.
@@ -530,7 +542,7 @@ impl JobService for JobServiceImpl {
             .map_err(status)?;
         let (items, next_cursor) = page_to_proto(page, |item| {
             Ok(v1::JobListItem {
-                job: Some(listed_job_to_proto(&item.job)),
+                job: Some(listed_job_to_proto(&item.job)?),
                 last_run: item.last_run.as_ref().map(run_to_proto),
             })
         })?;

@@ -50,6 +50,24 @@ impl std::fmt::Debug for SealedSecret {
     }
 }
 
+/// What [`PgStore::delete_credential`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialDeletion {
+    /// It is gone.
+    Deleted,
+    /// It changed since the caller read it.
+    StaleVersion {
+        /// Its version now.
+        current: i64,
+    },
+    /// Jobs reference it (by name, at most 100; empty if the last one let go of it
+    /// meanwhile).
+    InUse {
+        /// The jobs.
+        jobs: Vec<String>,
+    },
+}
+
 /// A change to a credential; `None` keeps a field.
 #[derive(Debug, Clone, Default)]
 pub struct CredentialChange {
@@ -270,24 +288,14 @@ impl PgStore {
         }
     }
 
-    /// Deletes a credential no job references; otherwise [`StoreError::Conflict`] naming
-    /// the jobs. The delete itself re-checks in the same statement, so a job saved after
-    /// the first check still keeps its credential.
+    /// Deletes a credential if it is still at `expected_version` (`None` skips the
+    /// check) and no job references it, in one statement; what stopped it is found out
+    /// only when something did.
     pub async fn delete_credential(
         &self,
         id: CredentialId,
         expected_version: Option<i64>,
-    ) -> Result<(), StoreError> {
-        let users = self.jobs_using_credential(id).await?;
-        if !users.is_empty() {
-            return Err(StoreError::Conflict {
-                message: format!(
-                    "credential {id} is used by {} job(s): {}; change or delete them first",
-                    users.len(),
-                    users.join(", ")
-                ),
-            });
-        }
+    ) -> Result<CredentialDeletion, StoreError> {
         let deleted = sqlx::query(concat!(
             "DELETE FROM credentials
              WHERE id = $1 AND ($2::bigint IS NULL OR version = $2)
@@ -302,23 +310,24 @@ impl PgStore {
         .map_err(db)?
         .rows_affected();
         if deleted == 1 {
-            return Ok(());
+            return Ok(CredentialDeletion::Deleted);
         }
         let current = self.get_credential(id).await?;
-        Err(StoreError::Conflict {
-            message: match expected_version {
-                Some(v) if v != current.version => format!(
-                    "credential {id} is at version {}, not {v}: it changed since it was read",
-                    current.version
-                ),
-                _ => format!("credential {id} came into use by a job while it was deleted"),
-            },
+        if let Some(expected) = expected_version
+            && expected != current.version
+        {
+            return Ok(CredentialDeletion::StaleVersion {
+                current: current.version,
+            });
+        }
+        Ok(CredentialDeletion::InUse {
+            jobs: self.jobs_using_credential(id).await?,
         })
     }
 
     /// Names of the jobs (hidden dry-run jobs included) with an action using credential
     /// `id`, by name.
-    pub async fn jobs_using_credential(&self, id: CredentialId) -> Result<Vec<String>, StoreError> {
+    async fn jobs_using_credential(&self, id: CredentialId) -> Result<Vec<String>, StoreError> {
         sqlx::query_scalar(concat!(
             "SELECT name FROM jobs WHERE ",
             uses_credential!(),

@@ -59,9 +59,6 @@ pub struct ListedJob {
     /// When it fires.
     #[sqlx(json)]
     pub schedule: Schedule,
-    /// Its labels.
-    #[sqlx(json)]
-    pub tags: Vec<String>,
     /// The whole [`JobSpec`] as stored JSON.
     #[sqlx(json)]
     pub spec: Box<RawValue>,
@@ -170,7 +167,7 @@ impl PgStore {
         // which are in name order.
         let mut q = QueryBuilder::<Postgres>::new(
             "SELECT j.id, j.version, j.name, j.enabled, j.spec->'schedule' AS schedule,
-                    j.spec->'tags' AS tags, j.spec, j.created_at, j.updated_at FROM ",
+                    j.spec, j.created_at, j.updated_at FROM ",
         );
         let name = match filter.tag.as_deref() {
             Some(tag) => {

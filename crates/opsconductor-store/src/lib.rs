@@ -47,7 +47,7 @@ pub mod testing;
 
 pub use agents::{AgentRecord, RegisteredAgent};
 pub use chunks::{ChunkRecord, ChunkRef, ChunkState, OutboxItem};
-pub use credentials::{CredentialChange, CredentialMeta, SealedSecret};
+pub use credentials::{CredentialChange, CredentialDeletion, CredentialMeta, SealedSecret};
 pub use error::StoreError;
 pub use jobs::{JobFilter, JobListItem, ListedJob, MAX_PAGE};
 pub use library_entries::{LibraryEntry, LibraryStamp};

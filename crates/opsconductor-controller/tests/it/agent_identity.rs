@@ -11,8 +11,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tonic::Code;
 
-use crate::credentials::enrolled_agent;
-use crate::helpers::{RunningController, TestBroker, WAIT, controller_config};
+use crate::helpers::{
+    RunningController, TestBroker, WAIT, as_agent, controller_config, enrolled_agent,
+};
 use crate::rest::Http;
 use crate::ws::ScriptedAgent;
 
@@ -22,18 +23,14 @@ async fn verify(
     port: u32,
     fingerprint: &str,
 ) -> Result<v1::VerifyHostKeyResponse, tonic::Status> {
-    let mut request = tonic::Request::new(v1::VerifyHostKeyRequest {
-        host: "10.0.0.7".to_owned(),
-        port,
-        algorithm: "ssh-ed25519".to_owned(),
-        fingerprint: fingerprint.to_owned(),
-    });
-    request
-        .metadata_mut()
-        .insert("x-agent-id", agent.0.parse().unwrap());
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {}", agent.1).parse().unwrap(),
+    let request = as_agent(
+        v1::VerifyHostKeyRequest {
+            host: "10.0.0.7".to_owned(),
+            port,
+            algorithm: "ssh-ed25519".to_owned(),
+            fingerprint: fingerprint.to_owned(),
+        },
+        agent,
     );
     client
         .verify_host_key(request)

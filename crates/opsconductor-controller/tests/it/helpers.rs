@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use opsconductor_controller::scheduler::SchedulerHandle;
 use opsconductor_controller::{Controller, ControllerConfig};
 use opsconductor_core::model::{DEFAULT_SEGMENT, JobSpec};
+use opsconductor_proto::v1::{self, agent_service_client::AgentServiceClient};
 use opsconductor_queue::{QueueConfig, delete_topology};
+use opsconductor_store::PgStore;
 use opsconductor_store::testing::TestDb;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
@@ -146,4 +148,39 @@ pub fn job_spec(name: &str, schedule: Value, options: Value) -> JobSpec {
 /// `t` without its sub-second part.
 pub fn whole_second(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(t.timestamp(), 0).unwrap()
+}
+
+/// Enrolls an agent in `segment` (which must exist); returns its id and secret.
+pub async fn enrolled_agent(
+    store: &PgStore,
+    client: &mut AgentServiceClient<tonic::transport::Channel>,
+    segment: &str,
+) -> (String, String) {
+    let token = store
+        .create_enrollment_token(segment, Duration::from_secs(600))
+        .await
+        .unwrap();
+    let registered = client
+        .register(v1::RegisterRequest {
+            enrollment_token: token,
+            name: format!("agent of {segment}"),
+            version: "test".to_owned(),
+            capabilities: Vec::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    (registered.agent_id, registered.agent_secret)
+}
+
+/// `message` as a call of `agent` (id, secret): the metadata every agent call carries.
+pub fn as_agent<T>(message: T, agent: &(String, String)) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    let metadata = request.metadata_mut();
+    metadata.insert("x-agent-id", agent.0.parse().unwrap());
+    metadata.insert(
+        "authorization",
+        format!("Bearer {}", agent.1).parse().unwrap(),
+    );
+    request
 }

@@ -27,6 +27,16 @@ impl Http {
         }
     }
 
+    /// Creates `job` and starts a run of it; returns the run.
+    pub(crate) async fn run_job(&self, job: Value) -> Value {
+        let (status, job) = self.post("/api/v1/jobs", job).await;
+        assert_eq!(status, StatusCode::CREATED, "{job}");
+        let path = format!("/api/v1/jobs/{}/runs", job["id"].as_str().unwrap());
+        let (status, run) = self.post(&path, json!({})).await;
+        assert!(status.is_success(), "{run}");
+        run
+    }
+
     pub(crate) fn client(&self) -> &Client {
         &self.client
     }

@@ -11,7 +11,6 @@ use opsconductor_proto::v1::{self, agent_service_client::AgentServiceClient};
 use opsconductor_store::PgStore;
 use opsconductor_store::testing::fresh_database;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-use reqwest::StatusCode;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
@@ -129,22 +128,13 @@ async fn agents_enroll_and_run_over_mutual_tls_and_strangers_are_refused() {
             .is_some_and(|a| a.iter().any(|a| a["online"] == true))
     })
     .await;
-    let (status, job) = http
-        .post(
-            "/api/v1/jobs",
+    let run = http
+        .run_job(
             json!({"name": "ping over tls", "schedule": {"type": "manual"},
-                   "targets": {"include": [{"type": "hosts", "hosts": ["127.0.0.1"]}]},
-                   "actions": [{"command": "ping.icmp", "params": {"count": 1}}]}),
+                        "targets": {"include": [{"type": "hosts", "hosts": ["127.0.0.1"]}]},
+                        "actions": [{"command": "ping.icmp", "params": {"count": 1}}]}),
         )
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{job}");
-    let (status, run) = http
-        .post(
-            &format!("/api/v1/jobs/{}/runs", job["id"].as_str().unwrap()),
-            json!({}),
-        )
-        .await;
-    assert!(status.is_success(), "{run}");
     let run_path = format!("/api/v1/runs/{}", run["id"].as_str().unwrap());
     wait_for(
         "the run to complete through the TLS agent",

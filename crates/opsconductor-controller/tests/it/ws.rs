@@ -36,7 +36,9 @@ use opsconductor_controller::ws::{self, WsState};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{RunningController, TestBroker, WAIT, controller_config};
+use crate::helpers::{
+    RunningController, TestBroker, WAIT, as_agent, controller_config, enrolled_agent,
+};
 
 /// A WebSocket client of `/api/v1/ws` that keeps every message it received.
 struct WsClient {
@@ -165,23 +167,10 @@ impl ScriptedAgent {
             .upsert_segment(&Segment::new(DEFAULT_SEGMENT, Vec::new()).unwrap())
             .await
             .unwrap();
-        let token = store
-            .create_enrollment_token(DEFAULT_SEGMENT, Duration::from_secs(600))
-            .await
-            .unwrap();
         let mut client = AgentServiceClient::connect(format!("http://{grpc}"))
             .await
             .unwrap();
-        let registered = client
-            .register(v1::RegisterRequest {
-                enrollment_token: token,
-                name: "scripted".to_owned(),
-                version: "test".to_owned(),
-                capabilities: Vec::new(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let (agent_id, agent_secret) = enrolled_agent(store, &mut client, DEFAULT_SEGMENT).await;
         let (tx, rx) = mpsc::channel(16);
         tx.send(v1::AgentMessage {
             body: Some(agent_message::Body::Hello(v1::Hello {
@@ -192,24 +181,18 @@ impl ScriptedAgent {
         })
         .await
         .unwrap();
-        let mut request = tonic::Request::new(ReceiverStream::new(rx));
-        let metadata = request.metadata_mut();
-        metadata.insert("x-agent-id", registered.agent_id.parse().unwrap());
-        metadata.insert(
-            "authorization",
-            format!("Bearer {}", registered.agent_secret)
-                .parse()
-                .unwrap(),
-        );
+        let identity = (agent_id, agent_secret);
+        let request = as_agent(ReceiverStream::new(rx), &identity);
         let mut inbound = client.session(request).await.unwrap().into_inner();
         let welcome = inbound.message().await.unwrap().unwrap();
         assert!(
             matches!(welcome.body, Some(v1::controller_message::Body::Welcome(_))),
             "{welcome:?}"
         );
+        let (agent_id, agent_secret) = identity;
         Self {
-            agent_secret: registered.agent_secret,
-            agent_id: registered.agent_id,
+            agent_secret,
+            agent_id,
             tx,
             inbound,
             seq: 0,
