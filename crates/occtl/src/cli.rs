@@ -18,6 +18,11 @@ pub struct Cli {
     /// TLS to an `https://` server.
     #[command(flatten)]
     pub tls: TlsArgs,
+    /// An API token (`oct_…`, made at `/api/v1/api-tokens`) or an access token; sent as
+    /// `authorization: Bearer`. Prefer the environment variable: arguments show up in
+    /// process lists.
+    #[arg(long, global = true, env = "OCCTL_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// `human` (tables and sentences) or `json` (one JSON document; `run --watch` writes
     /// one JSON object per line).
     #[arg(long, short, global = true, value_enum, default_value_t = Output::Human)]

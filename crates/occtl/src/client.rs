@@ -7,10 +7,15 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use opsconductor_proto::bearer::Bearer;
 use opsconductor_proto::v1::fleet_service_client::FleetServiceClient;
 use opsconductor_proto::v1::job_service_client::JobServiceClient;
 use opsconductor_proto::v1::library_service_client::LibraryServiceClient;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+/// A channel that sends the caller's token with every call.
+pub type Authed = InterceptedService<Channel, Bearer>;
 
 use crate::cli::{Output, TlsArgs};
 
@@ -22,6 +27,7 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// What a command runs with.
 pub struct Ctx {
     channel: Channel,
+    bearer: Bearer,
     server: String,
     /// Human or JSON output.
     pub output: Output,
@@ -30,7 +36,14 @@ pub struct Ctx {
 impl Ctx {
     /// Connects to `server` (`http://host:port` or `https://host:port`; a bare
     /// `host:port` gets `http://`).
-    pub async fn connect(server: &str, tls: &TlsArgs, output: Output) -> anyhow::Result<Self> {
+    pub async fn connect(
+        server: &str,
+        tls: &TlsArgs,
+        token: Option<&str>,
+        output: Output,
+    ) -> anyhow::Result<Self> {
+        let bearer = Bearer::new(token)
+            .context("--token / OCCTL_TOKEN: a token is printable ASCII without spaces")?;
         let url = if server.contains("://") {
             server.to_owned()
         } else {
@@ -61,24 +74,25 @@ impl Ctx {
             .with_context(|| format!("cannot reach the controller at {url}"))?;
         Ok(Self {
             channel,
+            bearer,
             server: url,
             output,
         })
     }
 
     /// `JobService`.
-    pub fn jobs(&self) -> JobServiceClient<Channel> {
-        JobServiceClient::new(self.channel.clone())
+    pub fn jobs(&self) -> JobServiceClient<Authed> {
+        JobServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
     }
 
     /// `LibraryService`.
-    pub fn library(&self) -> LibraryServiceClient<Channel> {
-        LibraryServiceClient::new(self.channel.clone())
+    pub fn library(&self) -> LibraryServiceClient<Authed> {
+        LibraryServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
     }
 
     /// `FleetService`.
-    pub fn fleet(&self) -> FleetServiceClient<Channel> {
-        FleetServiceClient::new(self.channel.clone())
+    pub fn fleet(&self) -> FleetServiceClient<Authed> {
+        FleetServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
     }
 
     /// Whether scripts are reading.

@@ -50,7 +50,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let ctx = client::Ctx::connect(&cli.server, &cli.tls, cli.output).await?;
+    let ctx = client::Ctx::connect(&cli.server, &cli.tls, cli.token.as_deref(), cli.output).await?;
     match cli.command {
         Command::Jobs(command) => jobs::run(&ctx, command).await,
         Command::Run(args) => runs::start(&ctx, args).await,

@@ -15,6 +15,8 @@ use tokio::sync::Notify;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::Auth;
+use crate::auth::policy::GrpcAuthLayer;
 use crate::catalog::LibraryCatalog;
 use crate::config::ControllerConfig;
 use crate::dispatch::Dispatcher;
@@ -42,6 +44,7 @@ pub struct Controller {
     http: TcpListener,
     vault: Option<Arc<Vault>>,
     grpc_tls: Option<tonic::transport::ServerTlsConfig>,
+    auth: Auth,
 }
 
 impl Controller {
@@ -69,6 +72,7 @@ impl Controller {
             .await
             .context("connecting to PostgreSQL")?;
         store.migrate().await.context("applying migrations")?;
+        let auth = build_auth(&config, &store).await?;
         let catalog = LibraryCatalog::load(&config.libraries_dir, &store)
             .await
             .with_context(|| {
@@ -103,6 +107,7 @@ impl Controller {
             http,
             vault,
             grpc_tls,
+            auth,
         })
     }
 
@@ -140,6 +145,7 @@ impl Controller {
             http,
             vault,
             grpc_tls,
+            auth,
         } = self;
         tracing::info!(grpc = %grpc.local_addr()?, http = %http.local_addr()?, "controller listening");
         let mut tasks = tokio::task::JoinSet::new();
@@ -205,7 +211,8 @@ impl Controller {
         let client_api =
             crate::api::Api::new(store.clone(), dispatcher.clone(), hub.clone()).with_vault(vault);
         let mut grpc_builder = tonic::transport::Server::builder()
-            .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)));
+            .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
+            .layer(GrpcAuthLayer::new(auth.clone()));
         if let Some(tls) = grpc_tls {
             grpc_builder = grpc_builder
                 .tls_config(tls)
@@ -228,11 +235,19 @@ impl Controller {
             store: store.clone(),
             events,
             shutdown: shutdown.clone(),
+            auth: auth.clone(),
         });
-        let api = crate::rest::router(ApiState { api: client_api }).merge(ws);
+        let api = crate::rest::router(ApiState {
+            api: client_api,
+            auth,
+        })
+        .merge(ws);
         let http_shutdown = shutdown.clone();
-        let http_server =
-            axum::serve(http, api).with_graceful_shutdown(http_shutdown.cancelled_owned());
+        let http_server = axum::serve(
+            http,
+            api.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(http_shutdown.cancelled_owned());
         let (grpc_result, http_result) = tokio::join!(grpc_server, http_server);
         shutdown.cancel();
         while tasks.join_next().await.is_some() {}
@@ -240,4 +255,35 @@ impl Controller {
         http_result.context("HTTP server")?;
         Ok(())
     }
+}
+
+/// Authentication over `store` with the configured (or a random) token key, and the
+/// first admin created if the configuration names one and there is no user yet.
+async fn build_auth(config: &ControllerConfig, store: &PgStore) -> anyhow::Result<Auth> {
+    let key = match config.auth_key().map_err(anyhow::Error::msg)? {
+        Some(key) => key,
+        None => {
+            tracing::warn!(
+                "no auth key configured (auth_key_file / OPSCONDUCTOR_AUTH_KEY): access \
+                 tokens are signed with a random key and die with this process; replicas \
+                 will not accept each other's"
+            );
+            rand::random::<[u8; 32]>().to_vec()
+        }
+    };
+    let auth = Auth::new(store.clone(), &key, config.auth_settings());
+    if let Some((name, password)) = config.bootstrap_admin().map_err(anyhow::Error::msg)? {
+        match auth.bootstrap_admin(&name, &password).await {
+            Ok(true) => tracing::info!(user = %name, "first admin created"),
+            Ok(false) => {}
+            Err(e) => anyhow::bail!("bootstrap_admin: {e}"),
+        }
+    } else if store.count_users().await? == 0 {
+        tracing::warn!(
+            "there are no users yet: set bootstrap_admin and \
+             OPSCONDUCTOR_BOOTSTRAP_ADMIN_PASSWORD (or bootstrap_admin_password_file) to \
+             create the first admin"
+        );
+    }
+    Ok(auth)
 }

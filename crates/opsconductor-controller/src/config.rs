@@ -9,6 +9,9 @@ use opsconductor_core::model::segment::DEFAULT_SEGMENT;
 use opsconductor_queue::QueueConfig;
 use serde::Deserialize;
 
+use crate::auth::AuthSettings;
+use crate::vault::InlineKey;
+
 /// Everything the controller needs to start.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,8 +93,71 @@ pub struct ControllerConfig {
     /// without such a certificate is refused at the handshake.
     #[serde(default)]
     pub grpc_tls_client_ca_file: Option<PathBuf>,
+    /// File holding the key that signs access tokens (HMAC-SHA256): at least 32
+    /// characters, e.g. `openssl rand -hex 32`. Every replica needs the same key. Without
+    /// one each start makes a random key: access tokens then die with the process (clients
+    /// refresh and carry on) and replicas do not accept each other's.
+    #[serde(default)]
+    pub auth_key_file: Option<PathBuf>,
+    /// The token key itself (`OPSCONDUCTOR_AUTH_KEY`); `auth_key_file` wins.
+    #[serde(default)]
+    pub auth_key: Option<InlineKey>,
+    /// `iss` of the access tokens this controller issues and accepts.
+    #[serde(default = "default_auth_issuer")]
+    pub auth_issuer: String,
+    /// Lifetime of an access token. Revocation does not wait for it (requests check the
+    /// session), so it only bounds how long a stolen token is worth anything.
+    #[serde(default = "default_access_token_ttl", with = "humantime_serde")]
+    pub access_token_ttl: Duration,
+    /// Lifetime of a refresh token; each refresh issues a new one.
+    #[serde(default = "default_refresh_token_ttl", with = "humantime_serde")]
+    pub refresh_token_ttl: Duration,
+    /// No login session lasts longer than this, however often it is refreshed.
+    #[serde(default = "default_session_max_age", with = "humantime_serde")]
+    pub session_max_age: Duration,
+    /// Failed logins of one account within `login_failure_window` after which it is
+    /// refused (429) until the window passes.
+    #[serde(default = "default_login_max_failures_per_account")]
+    pub login_max_failures_per_account: u32,
+    /// The same for one client address (password spraying across accounts).
+    #[serde(default = "default_login_max_failures_per_address")]
+    pub login_max_failures_per_address: u32,
+    /// The window failed logins are counted in.
+    #[serde(default = "default_login_failure_window", with = "humantime_serde")]
+    pub login_failure_window: Duration,
+    /// First-admin bootstrap: when there is no user at all, the controller creates an
+    /// admin with this name and `bootstrap_admin_password(_file)` at start.
+    #[serde(default)]
+    pub bootstrap_admin: Option<String>,
+    /// File holding the first admin's password (at least 12 characters).
+    #[serde(default)]
+    pub bootstrap_admin_password_file: Option<PathBuf>,
+    /// The first admin's password itself (`OPSCONDUCTOR_BOOTSTRAP_ADMIN_PASSWORD`).
+    #[serde(default)]
+    pub bootstrap_admin_password: Option<InlineKey>,
 }
 
+fn default_auth_issuer() -> String {
+    "opsconductor".to_owned()
+}
+fn default_access_token_ttl() -> Duration {
+    Duration::from_secs(5 * 60)
+}
+fn default_refresh_token_ttl() -> Duration {
+    Duration::from_secs(12 * 3600)
+}
+fn default_session_max_age() -> Duration {
+    Duration::from_secs(7 * 24 * 3600)
+}
+fn default_login_max_failures_per_account() -> u32 {
+    5
+}
+fn default_login_max_failures_per_address() -> u32 {
+    20
+}
+fn default_login_failure_window() -> Duration {
+    Duration::from_secs(15 * 60)
+}
 fn default_database_url() -> String {
     "postgres://postgres@127.0.0.1:5432/opsconductor".to_owned()
 }
@@ -162,6 +228,18 @@ impl Default for ControllerConfig {
             grpc_tls_cert_file: None,
             grpc_tls_key_file: None,
             grpc_tls_client_ca_file: None,
+            auth_key_file: None,
+            auth_key: None,
+            auth_issuer: default_auth_issuer(),
+            access_token_ttl: default_access_token_ttl(),
+            refresh_token_ttl: default_refresh_token_ttl(),
+            session_max_age: default_session_max_age(),
+            login_max_failures_per_account: default_login_max_failures_per_account(),
+            login_max_failures_per_address: default_login_max_failures_per_address(),
+            login_failure_window: default_login_failure_window(),
+            bootstrap_admin: None,
+            bootstrap_admin_password_file: None,
+            bootstrap_admin_password: None,
         }
     }
 }
@@ -187,6 +265,59 @@ impl ControllerConfig {
         Ok(Some(tls))
     }
 
+    /// The key that signs access tokens: from `auth_key_file`, else `auth_key`, else
+    /// `None` (the caller makes a random one). Errors name the setting.
+    pub fn auth_key(&self) -> Result<Option<Vec<u8>>, String> {
+        let text = match (&self.auth_key_file, &self.auth_key) {
+            (Some(path), _) => std::fs::read_to_string(path)
+                .map_err(|e| format!("auth_key_file {}: {e}", path.display()))?,
+            (None, Some(key)) => key.expose().to_owned(),
+            (None, None) => return Ok(None),
+        };
+        let key = text.trim();
+        if key.len() < 32 {
+            return Err(
+                "auth_key_file / OPSCONDUCTOR_AUTH_KEY: the key must be at least 32 characters \
+                 (openssl rand -hex 32)"
+                    .to_owned(),
+            );
+        }
+        Ok(Some(key.as_bytes().to_vec()))
+    }
+
+    /// The first admin to create if there is no user: name and password. Errors name the
+    /// setting.
+    pub fn bootstrap_admin(&self) -> Result<Option<(String, String)>, String> {
+        let Some(name) = &self.bootstrap_admin else {
+            return Ok(None);
+        };
+        let password = match (
+            &self.bootstrap_admin_password_file,
+            &self.bootstrap_admin_password,
+        ) {
+            (Some(path), _) => std::fs::read_to_string(path)
+                .map_err(|e| format!("bootstrap_admin_password_file {}: {e}", path.display()))?
+                .trim_end_matches(['\r', '\n'])
+                .to_owned(),
+            (None, Some(p)) => p.expose().to_owned(),
+            (None, None) => return Err("bootstrap_admin: no password configured".to_owned()),
+        };
+        Ok(Some((name.clone(), password)))
+    }
+
+    /// The authentication settings.
+    pub fn auth_settings(&self) -> AuthSettings {
+        AuthSettings {
+            issuer: self.auth_issuer.clone(),
+            access_token_ttl: self.access_token_ttl,
+            refresh_token_ttl: self.refresh_token_ttl,
+            session_max_age: self.session_max_age,
+            max_failures_per_account: self.login_max_failures_per_account,
+            max_failures_per_address: self.login_max_failures_per_address,
+            login_failure_window: self.login_failure_window,
+        }
+    }
+
     /// Every problem at once, each naming its setting.
     pub fn validate(&self) -> Result<(), Vec<String>> {
         let mut problems = Vec::new();
@@ -197,6 +328,38 @@ impl ControllerConfig {
             problems.push(
                 "grpc_tls_client_ca_file (mutual TLS) needs grpc_tls_cert_file and \
                  grpc_tls_key_file"
+                    .to_owned(),
+            );
+        }
+        if !(Duration::from_secs(10)..=Duration::from_secs(24 * 3600))
+            .contains(&self.access_token_ttl)
+        {
+            problems.push("access_token_ttl: must be between 10s and 24h".to_owned());
+        }
+        if self.refresh_token_ttl < self.access_token_ttl {
+            problems.push("refresh_token_ttl: must be at least access_token_ttl".to_owned());
+        }
+        if self.session_max_age < self.refresh_token_ttl {
+            problems.push("session_max_age: must be at least refresh_token_ttl".to_owned());
+        }
+        if self.login_max_failures_per_account == 0 || self.login_max_failures_per_address == 0 {
+            problems.push(
+                "login_max_failures_per_account and login_max_failures_per_address: must be at least 1"
+                    .to_owned(),
+            );
+        }
+        if self.login_failure_window.is_zero() {
+            problems.push("login_failure_window: must be more than 0".to_owned());
+        }
+        if self.auth_issuer.trim().is_empty() {
+            problems.push("auth_issuer: must not be empty".to_owned());
+        }
+        if self.bootstrap_admin.is_some()
+            && self.bootstrap_admin_password.is_none()
+            && self.bootstrap_admin_password_file.is_none()
+        {
+            problems.push(
+                "bootstrap_admin needs bootstrap_admin_password_file or OPSCONDUCTOR_BOOTSTRAP_ADMIN_PASSWORD"
                     .to_owned(),
             );
         }

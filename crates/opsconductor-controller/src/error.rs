@@ -34,9 +34,20 @@ pub enum ControllerError {
     /// The state forbids it now (cancelling a finished run).
     #[error("conflict: {0}")]
     Conflict(String),
-    /// A credential was refused.
+    /// No credentials, or credentials that were refused.
     #[error("unauthorized: {0}")]
     Unauthorized(String),
+    /// The caller is known but their role does not allow this.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The caller must wait (too many failed logins).
+    #[error("too many requests: {message}")]
+    TooManyRequests {
+        /// What was limited and for how long.
+        message: String,
+        /// Seconds until a new attempt may succeed (`Retry-After`).
+        retry_after_seconds: u64,
+    },
     /// A dependency (database, broker) is down; retry later.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -61,6 +72,8 @@ impl ControllerError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::AlreadyExists(_) | Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -100,6 +113,8 @@ impl From<ControllerError> for tonic::Status {
             ControllerError::AlreadyExists(_) => Self::already_exists(message),
             ControllerError::Conflict(_) => Self::failed_precondition(message),
             ControllerError::Unauthorized(_) => Self::unauthenticated(message),
+            ControllerError::Forbidden(_) => Self::permission_denied(message),
+            ControllerError::TooManyRequests { .. } => Self::resource_exhausted(message),
             ControllerError::Unavailable(_) => Self::unavailable(message),
             ControllerError::Internal(_) => Self::internal(message),
         }
@@ -127,11 +142,31 @@ impl IntoResponse for ControllerError {
                     .collect::<Vec<_>>()
             );
         }
-        (
+        let mut response = (
             status,
             [(axum::http::header::CONTENT_TYPE, "application/problem+json")],
             body.to_string(),
         )
-            .into_response()
+            .into_response();
+        let headers = response.headers_mut();
+        match &self {
+            Self::Unauthorized(_) => {
+                headers.insert(
+                    axum::http::header::WWW_AUTHENTICATE,
+                    axum::http::HeaderValue::from_static("Bearer realm=\"opsconductor\""),
+                );
+            }
+            Self::TooManyRequests {
+                retry_after_seconds,
+                ..
+            } => {
+                headers.insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(*retry_after_seconds),
+                );
+            }
+            _ => {}
+        }
+        response
     }
 }

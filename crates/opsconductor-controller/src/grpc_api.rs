@@ -55,12 +55,12 @@ pub const WATCH_POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// Adds the client API, health (every service `SERVING`) and reflection (v1 and v1alpha)
 /// to the controller's gRPC server, next to the agent service already on `router`.
 /// `WatchRun` streams end when `shutdown` fires, so they never hold up a graceful stop.
-pub async fn add_client_services(
-    router: Router,
+pub async fn add_client_services<L>(
+    router: Router<L>,
     api: Api,
     events: EventBus,
     shutdown: CancellationToken,
-) -> anyhow::Result<Router> {
+) -> anyhow::Result<Router<L>> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<AgentServiceServer<AgentServiceImpl>>()

@@ -12,6 +12,8 @@
 //! missing targets as timeouts, silent agents are marked offline.
 //!
 //! # Layout
+//! - [`auth`]: users, sessions, access and API tokens, the login rate limit, and the
+//!   role [`auth::policy`] every transport enforces.
 //! - [`config`]: [`ControllerConfig`], the typed configuration.
 //! - [`app`]: [`Controller::build`] binds the gRPC and HTTP listeners (port 0 in tests) and
 //!   [`Controller::run_until_stopped`] runs every task until the shutdown token fires.
@@ -37,6 +39,7 @@
 
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod dispatch;

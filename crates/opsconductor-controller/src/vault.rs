@@ -23,7 +23,7 @@ const KEY_BYTES: usize = 32;
 /// Bytes of a GCM nonce.
 const NONCE_BYTES: usize = 12;
 
-/// A master key given inline (configuration or environment): never printed.
+/// A key or password given inline (configuration or environment): never printed.
 #[derive(Clone, Deserialize)]
 #[serde(transparent)]
 pub struct InlineKey(String);
@@ -32,6 +32,11 @@ impl InlineKey {
     /// Wraps key text.
     pub fn new(text: impl Into<String>) -> Self {
         Self(text.into())
+    }
+
+    /// The text itself; call only where it is used.
+    pub fn expose(&self) -> &str {
+        &self.0
     }
 }
 

@@ -1,6 +1,14 @@
 //! `GET /api/v1/ws`: live run progress and results over a WebSocket, fed by the
 //! [`crate::events::EventBus`].
 //!
+//! # Authentication
+//! The upgrade request carries the caller's token as `Authorization: Bearer <token>`, or
+//! (browsers cannot set that header on a WebSocket) as a subprotocol entry
+//! `bearer.<token>` next to `opsconductor.v1`, which the server selects. Without a valid
+//! token the upgrade is refused with a 401 problem document. Every signed-in role may
+//! watch; the token is checked again every few seconds, and a connection whose session
+//! or token was revoked is closed with code 1008.
+//!
 //! # Protocol
 //! Every frame is a JSON text frame with a `type`.
 //!
@@ -47,9 +55,12 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::http::HeaderMap;
+use axum::http::header::{AUTHORIZATION, SEC_WEBSOCKET_PROTOCOL};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::{SinkExt as _, StreamExt as _};
+use opsconductor_core::access::Role;
 use opsconductor_core::ids::{JobId, RunId};
 use opsconductor_core::model::{ResultRecord, Run, RunStatus};
 use opsconductor_store::{PgStore, StoreError};
@@ -59,6 +70,8 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{Instant, timeout};
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::{Auth, PRINCIPAL_CACHE_TTL};
+use crate::error::ControllerError;
 use crate::events::{Event, EventBus};
 
 /// Runs plus jobs one connection may watch: bounds the snapshots a resync loads.
@@ -93,6 +106,8 @@ pub struct WsState {
     /// Closes every connection (code 1001) when the controller stops, since the HTTP
     /// server's graceful shutdown does not wait for upgraded connections.
     pub shutdown: CancellationToken,
+    /// Who may connect.
+    pub auth: Auth,
 }
 
 /// The `/api/v1/ws` route with its own state, to be merged into the REST router.
@@ -102,15 +117,57 @@ pub fn router(state: WsState) -> Router {
         .with_state(state)
 }
 
+/// The subprotocol a browser offers beside `bearer.<token>` (browsers cannot set an
+/// `Authorization` header on a WebSocket); the server selects it.
+pub const SUBPROTOCOL: &str = "opsconductor.v1";
+/// Prefix of the subprotocol entry that carries the token.
+pub const TOKEN_SUBPROTOCOL_PREFIX: &str = "bearer.";
+
+/// The bearer token of an upgrade request: the `Authorization` header, or a
+/// `bearer.<token>` entry of `Sec-WebSocket-Protocol`.
+fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    if let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        return value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .map(|t| t.trim().to_owned());
+    }
+    headers
+        .get_all(SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|p| p.trim().strip_prefix(TOKEN_SUBPROTOCOL_PREFIX))
+        .map(str::to_owned)
+}
+
 async fn upgrade(
     State(state): State<WsState>,
+    headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    // Checked before the upgrade, so a refused client gets a problem document.
+    let token = bearer_token(&headers);
+    let principal = match token.as_deref() {
+        Some(token) => state.auth.authenticate_token(token).await,
+        None => state.auth.authenticate(None).await,
+    };
+    let (principal, token) = match (principal, token) {
+        (Ok(p), Some(t)) => (p, t),
+        (Err(e), _) => return e.into_response(),
+        (Ok(_), None) => {
+            return ControllerError::Unauthorized("no token".to_owned()).into_response();
+        }
+    };
+    if let Err(e) = principal.require(Role::Viewer) {
+        return e.into_response();
+    }
     match ws {
         Ok(ws) => ws
+            .protocols([SUBPROTOCOL])
             .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
             .max_frame_size(MAX_CLIENT_MESSAGE_BYTES)
-            .on_upgrade(move |socket| serve(socket, state)),
+            .on_upgrade(move |socket| serve(socket, state, token)),
         // Same problem+json shape as every other REST error.
         Err(rejection) => {
             let status = rejection.status();
@@ -135,7 +192,7 @@ static CONNECTIONS: AtomicU64 = AtomicU64::new(0);
 
 /// Serves one connection until the client leaves, stalls or the controller stops.
 #[tracing::instrument(skip_all, fields(ws.connection = CONNECTIONS.fetch_add(1, Ordering::Relaxed)))]
-async fn serve(socket: WebSocket, state: WsState) {
+async fn serve(socket: WebSocket, state: WsState, token: String) {
     // Subscribed before anything is loaded, so nothing between a snapshot and the next
     // event is lost.
     let mut events = state.events.subscribe();
@@ -144,6 +201,7 @@ async fn serve(socket: WebSocket, state: WsState) {
     let now = Instant::now();
     let mut ping = tokio::time::interval_at(now + PING_INTERVAL, PING_INTERVAL);
     let mut flush = tokio::time::interval_at(now + FLUSH_INTERVAL, FLUSH_INTERVAL);
+    let mut recheck = tokio::time::interval_at(now + PRINCIPAL_CACHE_TTL, PRINCIPAL_CACHE_TTL);
     let mut last_heard = now;
     tracing::debug!("websocket opened");
     let end = 'serve: loop {
@@ -176,6 +234,18 @@ async fn serve(socket: WebSocket, state: WsState) {
                 Err(RecvError::Closed) => break 'serve "event bus closed",
             },
             _ = flush.tick() => conn.on_flush(Instant::now()).await,
+            // A logout, a revoked token or a disabled user ends the connection too.
+            _ = recheck.tick() => match state.auth.authenticate_token(&token).await {
+                Ok(_) | Err(ControllerError::Unavailable(_)) => Vec::new(),
+                Err(_) => {
+                    let close = Message::Close(Some(CloseFrame {
+                        code: close_code::POLICY,
+                        reason: "session or token no longer valid".into(),
+                    }));
+                    let _ = timeout(Duration::from_secs(1), sink.send(close)).await;
+                    break 'serve "credentials revoked";
+                }
+            },
             _ = ping.tick() => {
                 if last_heard.elapsed() > 2 * PING_INTERVAL {
                     break 'serve "client unresponsive";

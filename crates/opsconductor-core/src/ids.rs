@@ -87,6 +87,18 @@ id_type!(
     /// Identifies a stored credential (never the secret itself).
     CredentialId
 );
+id_type!(
+    /// Identifies a user account.
+    UserId
+);
+id_type!(
+    /// Identifies a login session (one chain of rotating refresh tokens).
+    SessionId
+);
+id_type!(
+    /// Identifies an API token (never the token itself).
+    ApiTokenId
+);
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@
 //!
 //! ## Layout
 //! - [`ids`] — UUID v7 id newtypes.
+//! - [`access`] — the roles (viewer, operator, admin) every transport enforces.
 //! - [`error`] — field-precise [`ValidationError`] shared by validated constructors.
 //! - [`model`] — jobs, schedules, actions, runs, results, segments.
 //! - [`library`] — the command / parser / target-source libraries and their loader.
@@ -16,6 +17,7 @@
 //! - [`targets`] — target expansion (addresses, CIDRs, ranges, lists, files) and routing.
 //! - [`timestamp`] — RFC 3339 timestamps in API output, written without `fmt`.
 
+pub mod access;
 pub mod credential;
 pub mod criteria;
 pub mod error;

@@ -6,7 +6,8 @@
 //! Layout: [`v1`] is the generated package; [`FILE_DESCRIPTOR_SET`] describes it (and the
 //! well-known types it imports) for gRPC server reflection; [`convert`] maps results between
 //! [`opsconductor_core::model::ResultRecord`] and [`v1::Result`], rejecting malformed input
-//! from the wire with an error that names the field.
+//! from the wire with an error that names the field; [`bearer`] is the interceptor that
+//! sends a client's token.
 
 /// Generated code of package `opsconductor.v1`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
@@ -19,6 +20,7 @@ pub mod v1 {
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/opsconductor_descriptor.bin"));
 
+pub mod bearer;
 pub mod convert;
 
 pub use convert::ConvertError;

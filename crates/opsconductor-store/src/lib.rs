@@ -10,6 +10,9 @@
 //! - [`store`](PgStore) — the handle: pool, migrations, daily result partitions, caches.
 //! - `error` — [`StoreError`] and the SQLSTATE translation.
 //! - `segments` — network segments.
+//! - `accounts` — users, login sessions with rotating refresh tokens, API tokens and
+//!   failed logins (hashes only, never a password or a token).
+//! - `audit` — the audit log: who changed what and when.
 //! - `agents` — enrollment tokens, agent registration, authentication and liveness.
 //! - `jobs` — job definitions.
 //! - `credentials` — the credential vault's rows (secrets only as the controller sealed
@@ -28,7 +31,9 @@
 //! Schema: `migrations/postgres/`, embedded in the binary and applied by
 //! [`PgStore::migrate`].
 
+mod accounts;
 mod agents;
+mod audit;
 mod chunks;
 mod credentials;
 mod error;
@@ -45,7 +50,12 @@ mod templates;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+pub use accounts::{
+    ActiveSession, ApiTokenRecord, NewApiToken, NewSession, RefreshOutcome, SessionRecord,
+    UserChange, UserRecord,
+};
 pub use agents::{AgentRecord, RegisteredAgent};
+pub use audit::{AuditEntry, AuditFilter, MAX_AUDIT_PAGE, NewAuditEntry};
 pub use chunks::{ChunkRecord, ChunkRef, ChunkState, OutboxItem};
 pub use credentials::{CredentialChange, CredentialDeletion, CredentialMeta, SealedSecret};
 pub use error::StoreError;

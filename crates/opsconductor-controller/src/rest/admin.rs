@@ -25,7 +25,7 @@ type ApiResult = Result<Response, ControllerError>;
 const MAX_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Liveness: the process answers.
-#[utoipa::path(get, path = "/healthz", tag = "health",
+#[utoipa::path(get, path = "/healthz", tag = "health", security(()),
     responses((status = 200, description = "Alive", body = String, content_type = "text/plain")))]
 pub async fn healthz() -> &'static str {
     "ok"
@@ -41,7 +41,7 @@ pub struct Readiness {
 }
 
 /// Readiness: the database answers (503 otherwise, so a load balancer skips this replica).
-#[utoipa::path(get, path = "/readyz", tag = "health",
+#[utoipa::path(get, path = "/readyz", tag = "health", security(()),
     responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
 pub async fn readyz(State(state): State<ApiState>) -> Response {
     let database = state.api.store().ping().await.is_ok();

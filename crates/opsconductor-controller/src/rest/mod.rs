@@ -11,7 +11,16 @@
 //! - [`jobs`]: jobs, runs, results, exports and time series.
 //! - [`library`]: the libraries, command preview, parser test, target preview, templates.
 //! - [`admin`]: segments, agents, enrollment tokens, settings, health.
+//! - [`credentials`]: the credential vault (write-only secrets).
+//! - [`accounts`]: login, refresh, logout, password, sessions, API tokens, users, audit.
+//! - [`access`]: the door every routed request passes: authentication, the role check
+//!   of [`crate::auth::policy`], and the audit log entry of each change.
+//!
+//! Every route but health, login and refresh needs `Authorization: Bearer <token>`: 401
+//! without a valid one, 403 when the caller's role is too small.
 
+pub mod access;
+pub mod accounts;
 pub mod admin;
 pub mod credentials;
 pub mod extract;
@@ -40,11 +49,42 @@ use crate::error::ControllerError;
 pub struct ApiState {
     /// The client API.
     pub api: Api,
+    /// Authentication and accounts.
+    pub auth: crate::auth::Auth,
 }
 
 /// The REST router with the OpenAPI document and docs page, mounted at the root.
 pub fn router(state: ApiState) -> Router {
     let api = Router::new()
+        .route("/api/v1/auth/login", post(accounts::login))
+        .route("/api/v1/auth/refresh", post(accounts::refresh))
+        .route("/api/v1/auth/logout", post(accounts::logout))
+        .route("/api/v1/auth/me", get(accounts::me))
+        .route("/api/v1/auth/password", post(accounts::change_password))
+        .route("/api/v1/auth/sessions", get(accounts::list_sessions))
+        .route(
+            "/api/v1/auth/sessions/{id}",
+            axum::routing::delete(accounts::end_session),
+        )
+        .route(
+            "/api/v1/api-tokens",
+            get(accounts::list_api_tokens).post(accounts::create_api_token),
+        )
+        .route(
+            "/api/v1/api-tokens/{id}",
+            axum::routing::delete(accounts::revoke_api_token),
+        )
+        .route(
+            "/api/v1/users",
+            get(accounts::list_users).post(accounts::create_user),
+        )
+        .route(
+            "/api/v1/users/{id}",
+            get(accounts::get_user)
+                .put(accounts::update_user)
+                .delete(accounts::delete_user),
+        )
+        .route("/api/v1/audit", get(accounts::list_audit))
         .route("/healthz", get(admin::healthz))
         .route("/readyz", get(admin::readyz))
         .route("/api/v1/jobs", get(jobs::list_jobs).post(jobs::create_job))
@@ -131,6 +171,10 @@ pub fn router(state: ApiState) -> Router {
                 .put(credentials::update_credential)
                 .delete(credentials::delete_credential),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access::guard,
+        ))
         .fallback(|| async { ControllerError::NotFound("route".to_owned()) })
         .with_state(state);
     api.merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi()))
@@ -152,7 +196,25 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             the WebSocket at /api/v1/ws.",
         version = "1"
     ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
     paths(
+        accounts::login,
+        accounts::refresh,
+        accounts::logout,
+        accounts::me,
+        accounts::change_password,
+        accounts::list_sessions,
+        accounts::end_session,
+        accounts::list_api_tokens,
+        accounts::create_api_token,
+        accounts::revoke_api_token,
+        accounts::list_users,
+        accounts::create_user,
+        accounts::get_user,
+        accounts::update_user,
+        accounts::delete_user,
+        accounts::list_audit,
         admin::healthz,
         admin::readyz,
         jobs::list_jobs,
@@ -206,6 +268,28 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     components(schemas(Problem, FieldProblem, jobs::ExportFormat))
 )]
 struct ApiDoc;
+
+/// Declares the bearer scheme every operation but health, login and refresh uses.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT or oct_ API token")
+                    .description(Some(
+                        "An access token from /api/v1/auth/login, or an API token.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// An error (RFC 9457 problem details).
 #[derive(Serialize, ToSchema)]

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use futures::StreamExt as _;
+use opsconductor_proto::bearer::Bearer;
 use opsconductor_proto::v1;
 use opsconductor_proto::v1::agent_service_client::AgentServiceClient;
 use opsconductor_proto::v1::fleet_service_client::FleetServiceClient;
@@ -14,6 +15,7 @@ use opsconductor_proto::v1::library_service_client::LibraryServiceClient;
 use opsconductor_store::PgStore;
 use opsconductor_store::testing::{TestDb, fresh_database};
 use serde_json::{Value, json};
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
@@ -49,16 +51,20 @@ impl GrpcApp {
             .unwrap()
     }
 
-    async fn jobs(&self) -> JobServiceClient<Channel> {
-        JobServiceClient::new(self.channel().await)
+    fn bearer(&self) -> Bearer {
+        Bearer::new(Some(&self.controller.admin_token)).unwrap()
     }
 
-    async fn library(&self) -> LibraryServiceClient<Channel> {
-        LibraryServiceClient::new(self.channel().await)
+    async fn jobs(&self) -> JobServiceClient<Authed> {
+        JobServiceClient::with_interceptor(self.channel().await, self.bearer())
     }
 
-    async fn fleet(&self) -> FleetServiceClient<Channel> {
-        FleetServiceClient::new(self.channel().await)
+    async fn library(&self) -> LibraryServiceClient<Authed> {
+        LibraryServiceClient::with_interceptor(self.channel().await, self.bearer())
+    }
+
+    async fn fleet(&self) -> FleetServiceClient<Authed> {
+        FleetServiceClient::with_interceptor(self.channel().await, self.bearer())
     }
 
     async fn stop(self) {
@@ -77,7 +83,10 @@ fn spec(name: &str) -> Value {
     })
 }
 
-async fn create(client: &mut JobServiceClient<Channel>, spec: &Value) -> v1::Job {
+/// A channel that sends a token with every call.
+pub(crate) type Authed = InterceptedService<Channel, Bearer>;
+
+async fn create(client: &mut JobServiceClient<Authed>, spec: &Value) -> v1::Job {
     client
         .create_job(v1::CreateJobRequest {
             spec_json: spec.to_string(),

@@ -5,13 +5,17 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use opsconductor_controller::auth::tokens::{API_TOKEN_PREFIX, opaque_token};
 use opsconductor_controller::scheduler::SchedulerHandle;
+use opsconductor_controller::vault::InlineKey;
 use opsconductor_controller::{Controller, ControllerConfig};
+use opsconductor_core::access::Role;
+use opsconductor_core::ids::ApiTokenId;
 use opsconductor_core::model::{DEFAULT_SEGMENT, JobSpec};
 use opsconductor_proto::v1::{self, agent_service_client::AgentServiceClient};
 use opsconductor_queue::{QueueConfig, delete_topology};
-use opsconductor_store::PgStore;
 use opsconductor_store::testing::TestDb;
+use opsconductor_store::{NewApiToken, PgStore};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -64,8 +68,43 @@ pub fn controller_config(db: &TestDb, broker: &TestBroker) -> ControllerConfig {
         queue: broker.config.clone(),
         scheduler_tick: Duration::from_millis(100),
         scheduler_max_in_flight: 4,
+        // One key for every controller of a test, so they accept each other's tokens.
+        auth_key: Some(InlineKey::new(TEST_AUTH_KEY)),
+        bootstrap_admin: Some(ADMIN.to_owned()),
+        bootstrap_admin_password: Some(InlineKey::new(ADMIN_PASSWORD)),
         ..ControllerConfig::default()
     }
+}
+
+/// The key test controllers sign access tokens with.
+pub const TEST_AUTH_KEY: &str = "test-auth-key-0123456789abcdef0123456789";
+/// The first admin every test controller bootstraps.
+pub const ADMIN: &str = "admin";
+/// Their password.
+pub const ADMIN_PASSWORD: &str = "admin password for tests";
+
+/// Makes an API token of `role` for `username` straight in the store (what
+/// `POST /api/v1/api-tokens` does, without a login first).
+pub async fn api_token(store: &PgStore, username: &str, role: Role) -> String {
+    let (user, _) = store
+        .user_for_login(username)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("user {username} exists"));
+    let (token, token_hash) = opaque_token(API_TOKEN_PREFIX);
+    store
+        .create_api_token(&NewApiToken {
+            id: ApiTokenId::new(),
+            user: user.id,
+            name: format!("test {}", uuid::Uuid::new_v4()),
+            role,
+            token_hash,
+            prefix: token[..10].to_owned(),
+            expires_at: None,
+        })
+        .await
+        .unwrap();
+    token
 }
 
 /// A controller serving in a background task.
@@ -74,6 +113,8 @@ pub struct RunningController {
     pub http: std::net::SocketAddr,
     /// Where its gRPC services (agents and clients) listen.
     pub grpc: std::net::SocketAddr,
+    /// An admin API token for its API.
+    pub admin_token: String,
     shutdown: CancellationToken,
     scheduler: SchedulerHandle,
     handle: JoinHandle<anyhow::Result<()>>,
@@ -82,6 +123,7 @@ pub struct RunningController {
 impl RunningController {
     pub async fn start(config: ControllerConfig) -> Self {
         let controller = Controller::build(config).await.unwrap();
+        let admin_token = api_token(controller.store(), ADMIN, Role::Admin).await;
         let scheduler = controller.scheduler();
         let (http, grpc) = (controller.http_addr(), controller.grpc_addr());
         let shutdown = CancellationToken::new();
@@ -89,6 +131,7 @@ impl RunningController {
         Self {
             http,
             grpc,
+            admin_token,
             shutdown,
             scheduler,
             handle,

@@ -20,9 +20,22 @@ pub(crate) struct Http {
 }
 
 impl Http {
+    /// A client acting as the controller's admin.
     pub(crate) fn new(controller: &RunningController) -> Self {
+        Self::with_token(controller, Some(&controller.admin_token))
+    }
+
+    /// A client sending `token` (none: anonymous).
+    pub(crate) fn with_token(controller: &RunningController, token: Option<&str>) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = token {
+            headers.insert(
+                reqwest::header::AUTHORIZATION,
+                format!("Bearer {token}").parse().unwrap(),
+            );
+        }
         Self {
-            client: Client::new(),
+            client: Client::builder().default_headers(headers).build().unwrap(),
             base: format!("http://{}", controller.http),
         }
     }

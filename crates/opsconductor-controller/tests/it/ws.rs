@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures::{SinkExt as _, StreamExt as _};
+use opsconductor_controller::auth::{Auth, AuthSettings};
 use opsconductor_controller::dispatch::Dispatcher;
+use opsconductor_core::access::Role;
 use opsconductor_core::ids::{JobId, RunId};
 use opsconductor_core::library::Library;
 use opsconductor_core::model::{
@@ -29,6 +31,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::{WebSocketStream, client_async};
 
 use opsconductor_controller::events::{EventBus, PROGRESS_INTERVAL, run_progress_pump};
@@ -37,7 +40,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{
-    RunningController, TestBroker, WAIT, as_agent, controller_config, enrolled_agent,
+    RunningController, TEST_AUTH_KEY, TestBroker, WAIT, api_token, as_agent, controller_config,
+    enrolled_agent,
 };
 
 /// A WebSocket client of `/api/v1/ws` that keeps every message it received.
@@ -47,22 +51,26 @@ struct WsClient {
 }
 
 impl WsClient {
-    async fn connect(http: SocketAddr) -> Self {
-        Self::handshake(http, TcpStream::connect(http).await.unwrap()).await
+    async fn connect(http: SocketAddr, token: &str) -> Self {
+        Self::handshake(http, token, TcpStream::connect(http).await.unwrap()).await
     }
 
     /// A client whose socket buffers almost nothing: one that stops reading stalls the
     /// server's sends after a few hundred kilobytes instead of megabytes.
-    async fn connect_with_tiny_buffer(http: SocketAddr) -> Self {
+    async fn connect_with_tiny_buffer(http: SocketAddr, token: &str) -> Self {
         let socket = TcpSocket::new_v4().unwrap();
         socket.set_recv_buffer_size(4096).unwrap();
-        Self::handshake(http, socket.connect(http).await.unwrap()).await
+        Self::handshake(http, token, socket.connect(http).await.unwrap()).await
     }
 
-    async fn handshake(http: SocketAddr, stream: TcpStream) -> Self {
-        let (socket, _) = client_async(format!("ws://{http}/api/v1/ws"), stream)
-            .await
+    async fn handshake(http: SocketAddr, token: &str, stream: TcpStream) -> Self {
+        let mut request = format!("ws://{http}/api/v1/ws")
+            .into_client_request()
             .unwrap();
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let (socket, _) = client_async(request, stream).await.unwrap();
         Self {
             socket,
             received: Vec::new(),
@@ -279,7 +287,7 @@ async fn a_subscribed_run_streams_rising_progress_and_its_results_until_it_compl
     let broker = TestBroker::new();
     let controller = RunningController::start(controller_config(&db, &broker)).await;
     let (run, chunk) = queued_run(&store, 40).await;
-    let mut client = WsClient::connect(controller.http).await;
+    let mut client = WsClient::connect(controller.http, &controller.admin_token).await;
 
     let subscribed = client.subscribe(&[run], &[]).await;
     assert_eq!(subscribed["runs"], json!([run]));
@@ -323,7 +331,7 @@ async fn bad_messages_get_an_error_naming_the_field_and_the_connection_keeps_wor
     let broker = TestBroker::new();
     let controller = RunningController::start(controller_config(&db, &broker)).await;
     let (run, _) = queued_run(&store, 3).await;
-    let mut client = WsClient::connect(controller.http).await;
+    let mut client = WsClient::connect(controller.http, &controller.admin_token).await;
 
     // Each bad message gets one error naming what is wrong, and nothing else.
     let bad = [
@@ -403,9 +411,9 @@ async fn a_client_that_never_reads_is_dropped_without_holding_up_ingest_or_other
     let (run, chunk) = queued_run(&store, RESULTS).await;
     let server = WsServer::start(&store, EventBus::default()).await;
 
-    let mut stuck = WsClient::connect_with_tiny_buffer(server.addr).await;
+    let mut stuck = WsClient::connect_with_tiny_buffer(server.addr, &server.token).await;
     stuck.subscribe(&[run], &[]).await;
-    let mut watching = WsClient::connect(server.addr).await;
+    let mut watching = WsClient::connect(server.addr, &server.token).await;
     watching.subscribe(&[run], &[]).await;
     assert_eq!(server.events.subscribers(), 2);
 
@@ -495,7 +503,7 @@ async fn a_job_subscription_shows_runs_started_after_it() {
     }))
     .unwrap();
     let job = store.create_job(&spec).await.unwrap();
-    let mut client = WsClient::connect(controller.http).await;
+    let mut client = WsClient::connect(controller.http, &controller.admin_token).await;
     let subscribed = client.subscribe(&[], &[job.id]).await;
     assert_eq!(subscribed["jobs"], json!([job.id]));
     let before: HashSet<RunId> = store
@@ -528,7 +536,7 @@ async fn a_client_that_falls_behind_the_bus_gets_a_resync_with_fresh_snapshots()
     let (run, chunk) = queued_run(&store, 1).await;
     // A bus that keeps two events per subscriber.
     let server = WsServer::start(&store, EventBus::new(2)).await;
-    let mut client = WsClient::connect(server.addr).await;
+    let mut client = WsClient::connect(server.addr, &server.token).await;
     client.subscribe(&[run], &[]).await;
 
     // Published without a pause (this runtime has one thread): the connection cannot
@@ -556,6 +564,8 @@ async fn a_client_that_falls_behind_the_bus_gets_a_resync_with_fresh_snapshots()
 /// that publish on the bus themselves or watch its subscribers.
 struct WsServer {
     addr: SocketAddr,
+    /// A viewer's API token.
+    token: String,
     events: EventBus,
     shutdown: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
@@ -567,10 +577,20 @@ impl WsServer {
         let shutdown = CancellationToken::new();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let auth = Auth::new(
+            store.clone(),
+            TEST_AUTH_KEY.as_bytes(),
+            AuthSettings::default(),
+        );
+        auth.create_user("watcher", "", Role::Viewer, "a password for watching")
+            .await
+            .unwrap();
+        let token = api_token(store, "watcher", Role::Viewer).await;
         let app = ws::router(WsState {
             store: store.clone(),
             events: events.clone(),
             shutdown: shutdown.clone(),
+            auth,
         });
         let server = tokio::spawn(
             axum::serve(listener, app)
@@ -585,6 +605,7 @@ impl WsServer {
         ));
         Self {
             addr,
+            token,
             events,
             shutdown,
             server,
