@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use axum::extract::rejection::RawPathParamsRejection;
 use axum::extract::{ConnectInfo, MatchedPath, RawPathParams, Request, State};
 use axum::http::header::{AUTHORIZATION, ETAG, IF_MATCH, USER_AGENT};
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -108,10 +108,15 @@ pub async fn guard(
             .unwrap_or_default();
         (version_of(request.headers(), IF_MATCH), params)
     });
-    let response = next.run(request).await;
-    if let Some((version_before, params)) = audit
+    let mut response = next.run(request).await;
+    if let Some((version_before, mut params)) = audit
         && response.status().is_success()
     {
+        if response.status() == StatusCode::CREATED
+            && let Some(id) = created_id(&mut response).await
+        {
+            params.insert(0, ("id".to_owned(), id));
+        }
         let note = response.extensions().get::<AuditNote>().cloned();
         record(
             &state,
@@ -127,6 +132,24 @@ pub async fn guard(
         .await;
     }
     response
+}
+
+/// The `id` (or `name`) of what a `201 Created` answer describes, read from its JSON
+/// body (which is put back as it was), so the audit entry names what was created.
+async fn created_id(response: &mut Response) -> Option<String> {
+    let body = std::mem::take(response.body_mut());
+    // Created answers are small documents; a body that fails to read here would have
+    // failed the client the same way.
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let id = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| {
+        ["id", "name"]
+            .iter()
+            .find_map(|k| v.get(*k).and_then(Value::as_str).map(str::to_owned))
+    });
+    *response.body_mut() = axum::body::Body::from(bytes);
+    id
 }
 
 /// A version from an `ETag` / `If-Match` header (`"3"` → 3).

@@ -122,8 +122,12 @@ pub struct RunningController {
 
 impl RunningController {
     pub async fn start(config: ControllerConfig) -> Self {
+        let admin = config
+            .bootstrap_admin
+            .clone()
+            .unwrap_or_else(|| ADMIN.to_owned());
         let controller = Controller::build(config).await.unwrap();
-        let admin_token = api_token(controller.store(), ADMIN, Role::Admin).await;
+        let admin_token = api_token(controller.store(), &admin, Role::Admin).await;
         let scheduler = controller.scheduler();
         let (http, grpc) = (controller.http_addr(), controller.grpc_addr());
         let shutdown = CancellationToken::new();

@@ -8,6 +8,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod agent_identity;
+mod auth;
+mod authz;
 mod credentials;
 mod grpc_api;
 mod helpers;
