@@ -124,6 +124,10 @@ pub fn server_error(server: &str, status: &tonic::Status) -> anyhow::Error {
             )
         }
         Code::DeadlineExceeded => anyhow::anyhow!("the controller did not answer in time"),
+        Code::Unauthenticated => anyhow::anyhow!(
+            "{} (give an API token with --token or OCCTL_TOKEN)",
+            status.message()
+        ),
         _ => anyhow::anyhow!("{}", status.message()),
     }
 }

@@ -10,7 +10,10 @@ use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
+use opsconductor_controller::auth::mint_api_token;
+use opsconductor_controller::vault::InlineKey;
 use opsconductor_controller::{Controller, ControllerConfig};
+use opsconductor_core::access::Role;
 use opsconductor_core::ids::JobId;
 use opsconductor_core::model::{DEFAULT_SEGMENT, RunStatus};
 use opsconductor_queue::{QueueConfig, delete_topology};
@@ -61,6 +64,8 @@ impl Drop for TestBroker {
 /// A controller serving in the background, and a scratch directory for job files.
 struct App {
     server: String,
+    /// An admin API token, sent by [`App::command`].
+    token: String,
     store: PgStore,
     dir: tempfile::TempDir,
     shutdown: CancellationToken,
@@ -80,14 +85,18 @@ impl App {
             http_listen: "127.0.0.1:0".parse().unwrap(),
             libraries_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../libraries"),
             queue: broker.config.clone(),
+            bootstrap_admin: Some("admin".to_owned()),
+            bootstrap_admin_password: Some(InlineKey::new("a password for occtl tests")),
             ..ControllerConfig::default()
         };
         let controller = Controller::build(config).await.unwrap();
+        let token = token_for(&store, "admin", Role::Admin).await;
         let server = format!("http://{}", controller.grpc_addr());
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(controller.run_until_stopped(shutdown.clone()));
         Self {
             server,
+            token,
             store,
             dir: tempfile::tempdir().unwrap(),
             shutdown,
@@ -103,6 +112,7 @@ impl App {
             .arg(&self.server)
             .args(args)
             .env_remove("OCCTL_SERVER")
+            .env("OCCTL_TOKEN", &self.token)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -152,6 +162,16 @@ impl App {
             .expect("controller task does not panic")
             .expect("controller stops cleanly");
     }
+}
+
+/// A new API token of `role` for `username`.
+async fn token_for(store: &PgStore, username: &str, role: Role) -> String {
+    let (user, _) = store.user_for_login(username).await.unwrap().unwrap();
+    let name = uuid::Uuid::new_v4().to_string();
+    mint_api_token(store, user.id, &name, role, None)
+        .await
+        .unwrap()
+        .1
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -591,4 +611,50 @@ async fn occtl_says_which_server_it_cannot_reach() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn occtl_needs_a_token_and_is_held_to_its_role() {
+    let app = App::start().await;
+    // No token: the controller's refusal, and how to fix it.
+    let out = app
+        .command(&["jobs", "list"])
+        .env_remove("OCCTL_TOKEN")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("--token or OCCTL_TOKEN"), "{stderr}");
+
+    // A viewer lists but does not create.
+    app.store
+        .create_user(
+            opsconductor_core::ids::UserId::new(),
+            "viewer",
+            "",
+            Role::Viewer,
+            "not used: the token is minted directly",
+        )
+        .await
+        .unwrap();
+    let viewer = token_for(&app.store, "viewer", Role::Viewer).await;
+    let listed = app
+        .command(&["jobs", "list"])
+        .env("OCCTL_TOKEN", &viewer)
+        .output()
+        .await
+        .unwrap();
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    let file = app.file("job.json", &job("from a viewer").to_string());
+    let out = app
+        .command(&["jobs", "create", "-f", &file])
+        .env("OCCTL_TOKEN", &viewer)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("operator"), "{stderr}");
+    app.stop().await;
 }

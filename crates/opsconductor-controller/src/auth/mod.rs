@@ -553,20 +553,7 @@ impl Auth {
                 "must be in the future",
             ));
         }
-        let (token, token_hash) = opaque_token(API_TOKEN_PREFIX);
-        let record = self
-            .store
-            .create_api_token(&NewApiToken {
-                id: ApiTokenId::new(),
-                user: caller.user,
-                name: name.to_owned(),
-                role,
-                token_hash,
-                prefix: token.chars().take(API_TOKEN_PREFIX.len() + 6).collect(),
-                expires_at,
-            })
-            .await?;
-        Ok((record, token))
+        mint_api_token(&self.store, caller.user, name, role, expires_at).await
     }
 
     /// Revokes an API token: the caller's own, or anyone's for an admin. Someone else's
@@ -673,6 +660,30 @@ impl Auth {
     pub fn store(&self) -> &PgStore {
         &self.store
     }
+}
+
+/// Stores a new API token for `user` (no checks: callers decide who may have what) and
+/// returns its record and the token, which exists nowhere else.
+pub async fn mint_api_token(
+    store: &PgStore,
+    user: UserId,
+    name: &str,
+    role: Role,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<(ApiTokenRecord, String), ControllerError> {
+    let (token, token_hash) = opaque_token(API_TOKEN_PREFIX);
+    let record = store
+        .create_api_token(&NewApiToken {
+            id: ApiTokenId::new(),
+            user,
+            name: name.to_owned(),
+            role,
+            token_hash,
+            prefix: token.chars().take(API_TOKEN_PREFIX.len() + 6).collect(),
+            expires_at,
+        })
+        .await?;
+    Ok((record, token))
 }
 
 /// A user name: 1–64 characters of letters, digits and `._@-`, starting with a letter or

@@ -5,17 +5,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use opsconductor_controller::auth::tokens::{API_TOKEN_PREFIX, opaque_token};
+use opsconductor_controller::auth::mint_api_token;
 use opsconductor_controller::scheduler::SchedulerHandle;
 use opsconductor_controller::vault::InlineKey;
 use opsconductor_controller::{Controller, ControllerConfig};
 use opsconductor_core::access::Role;
-use opsconductor_core::ids::ApiTokenId;
 use opsconductor_core::model::{DEFAULT_SEGMENT, JobSpec};
 use opsconductor_proto::v1::{self, agent_service_client::AgentServiceClient};
 use opsconductor_queue::{QueueConfig, delete_topology};
+use opsconductor_store::PgStore;
 use opsconductor_store::testing::TestDb;
-use opsconductor_store::{NewApiToken, PgStore};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -91,20 +90,11 @@ pub async fn api_token(store: &PgStore, username: &str, role: Role) -> String {
         .await
         .unwrap()
         .unwrap_or_else(|| panic!("user {username} exists"));
-    let (token, token_hash) = opaque_token(API_TOKEN_PREFIX);
-    store
-        .create_api_token(&NewApiToken {
-            id: ApiTokenId::new(),
-            user: user.id,
-            name: format!("test {}", uuid::Uuid::new_v4()),
-            role,
-            token_hash,
-            prefix: token[..10].to_owned(),
-            expires_at: None,
-        })
+    let name = format!("test {}", uuid::Uuid::new_v4());
+    mint_api_token(store, user.id, &name, role, None)
         .await
-        .unwrap();
-    token
+        .unwrap()
+        .1
 }
 
 /// A controller serving in a background task.
