@@ -589,15 +589,17 @@ impl PgStore {
 
     /// The sessions of `user` that are still active, newest first.
     pub async fn list_sessions(&self, user: UserId) -> Result<Vec<SessionRecord>, StoreError> {
-        let rows: Vec<(
-            Uuid,
-            Uuid,
-            DateTime<Utc>,
-            DateTime<Utc>,
-            DateTime<Utc>,
-            Option<String>,
-            String,
-        )> = sqlx::query_as(
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: Uuid,
+            user_id: Uuid,
+            created_at: DateTime<Utc>,
+            refreshed_at: DateTime<Utc>,
+            expires_at: DateTime<Utc>,
+            address: Option<String>,
+            user_agent: String,
+        }
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT id, user_id, created_at, refreshed_at, expires_at, address, user_agent
              FROM auth_sessions
              WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()
@@ -609,19 +611,15 @@ impl PgStore {
         .map_err(db)?;
         Ok(rows
             .into_iter()
-            .map(
-                |(id, user, created_at, refreshed_at, expires_at, address, user_agent)| {
-                    SessionRecord {
-                        id: SessionId::from_uuid(id),
-                        user: UserId::from_uuid(user),
-                        created_at,
-                        refreshed_at,
-                        expires_at,
-                        address,
-                        user_agent,
-                    }
-                },
-            )
+            .map(|r| SessionRecord {
+                id: SessionId::from_uuid(r.id),
+                user: UserId::from_uuid(r.user_id),
+                created_at: r.created_at,
+                refreshed_at: r.refreshed_at,
+                expires_at: r.expires_at,
+                address: r.address,
+                user_agent: r.user_agent,
+            })
             .collect())
     }
 
