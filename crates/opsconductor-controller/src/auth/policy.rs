@@ -222,11 +222,7 @@ where
             match checked {
                 Ok(principal) => {
                     let client = ClientInfo {
-                        address: request
-                            .extensions()
-                            .get::<tonic::transport::server::TcpConnectInfo>()
-                            .and_then(|c| c.remote_addr())
-                            .map(|a| a.ip()),
+                        address: peer_address(request.extensions()),
                         user_agent: request
                             .headers()
                             .get(axum::http::header::USER_AGENT)
@@ -262,6 +258,20 @@ where
             }
         })
     }
+}
+
+/// The caller's address, over plain TCP or TLS.
+fn peer_address(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+    extensions
+        .get::<TcpConnectInfo>()
+        .or_else(|| {
+            extensions
+                .get::<TlsConnectInfo<TcpConnectInfo>>()
+                .map(TlsConnectInfo::get_ref)
+        })
+        .and_then(TcpConnectInfo::remote_addr)
+        .map(|a| a.ip())
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::access::AuditNote;
 use super::extract::{JsonBody, QueryParams, etag, if_match_version};
 use super::{ApiState, Problem, json_response, path_id};
-use crate::auth::{ClientInfo, Credential, IssuedTokens, Principal};
+use crate::auth::{ClientInfo, Credential, IssuedTokens, MAX_USERNAME_CHARS, Principal, password};
 use crate::error::ControllerError;
 
 type ApiResult = Result<Response, ControllerError>;
@@ -392,6 +392,19 @@ pub async fn login(
     Extension(client): Extension<ClientInfo>,
     JsonBody(login): JsonBody<LoginRequest>,
 ) -> ApiResult {
+    // No such name or password can exist: say so rather than store it as a failure.
+    if login.username.is_empty() || login.username.chars().count() > MAX_USERNAME_CHARS {
+        return Err(ControllerError::field(
+            "username",
+            format!("must be 1 to {MAX_USERNAME_CHARS} characters"),
+        ));
+    }
+    if login.password.is_empty() || login.password.len() > password::MAX_BYTES {
+        return Err(ControllerError::field(
+            "password",
+            format!("must be 1 to {} bytes", password::MAX_BYTES),
+        ));
+    }
     let tokens = state
         .auth
         .login(&login.username, &login.password, &client)

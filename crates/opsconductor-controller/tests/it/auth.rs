@@ -431,6 +431,14 @@ async fn failed_logins_lock_the_account_and_then_the_address_until_the_window_pa
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
 
+    // A name or password no account can have is refused by field, and not counted.
+    let (status, body) = login(&controller, &"x".repeat(65), "whatever").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["field"], "username");
+    let (status, body) = login(&controller, "ann", "").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["field"], "password");
+
     // A success forgets the account's failures.
     for _ in 0..2 {
         assert_eq!(
