@@ -54,6 +54,23 @@ pub struct UserChange {
     pub password_hash: Option<String>,
 }
 
+/// What [`PgStore::update_user`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserUpdate {
+    /// Changed: the user before and after.
+    Updated {
+        /// Before the change.
+        before: UserRecord,
+        /// After it.
+        after: UserRecord,
+    },
+    /// The user changed since the caller read it; nothing was done.
+    StaleVersion {
+        /// Its version now.
+        current: i64,
+    },
+}
+
 /// A new login session and its first refresh token.
 #[derive(Debug, Clone)]
 pub struct NewSession {
@@ -377,16 +394,15 @@ impl PgStore {
             .ok_or_else(|| StoreError::not_found(format!("user {id}")))
     }
 
-    /// Changes a user and returns it before and after. `expected_version` makes the change
-    /// conditional ([`StoreError::Conflict`] naming the current version if it moved on).
-    /// A new password or disabling ends every session of the user; demoting or disabling
-    /// the last enabled admin is refused.
+    /// Changes a user; `expected_version` makes the change conditional. A new password
+    /// or disabling ends every session of the user; demoting or disabling the last enabled
+    /// admin is refused ([`StoreError::Conflict`]).
     pub async fn update_user(
         &self,
         id: UserId,
         expected_version: Option<i64>,
         change: &UserChange,
-    ) -> Result<(UserRecord, UserRecord), StoreError> {
+    ) -> Result<UserUpdate, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         lock_admins(&mut tx).await?;
         let before: UserRecord = sqlx::query_as::<_, UserRow>(concat!(
@@ -400,11 +416,9 @@ impl PgStore {
         .map_err(db)?
         .ok_or_else(|| StoreError::not_found(format!("user {id}")))?
         .try_into()?;
-        if let Some(expected) = expected_version
-            && expected != before.version
-        {
-            return Err(StoreError::Conflict {
-                message: format!("user {id} is at version {}, not {expected}", before.version),
+        if expected_version.is_some_and(|expected| expected != before.version) {
+            return Ok(UserUpdate::StaleVersion {
+                current: before.version,
             });
         }
         let stays_admin = change.role.unwrap_or(before.role) == Role::Admin
@@ -445,7 +459,7 @@ impl PgStore {
             revoke_sessions_of(&mut tx, id, reason).await?;
         }
         tx.commit().await.map_err(db)?;
-        Ok((before, after))
+        Ok(UserUpdate::Updated { before, after })
     }
 
     /// Deletes a user with their sessions and API tokens; the last enabled admin stays.

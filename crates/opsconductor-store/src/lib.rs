@@ -52,7 +52,7 @@ pub mod testing;
 
 pub use accounts::{
     ActiveSession, ApiTokenRecord, NewApiToken, NewSession, RefreshOutcome, SessionRecord,
-    UserChange, UserRecord,
+    UserChange, UserRecord, UserUpdate,
 };
 pub use agents::{AgentRecord, RegisteredAgent};
 pub use audit::{AuditEntry, AuditFilter, MAX_AUDIT_PAGE, NewAuditEntry};

@@ -28,7 +28,7 @@ use opsconductor_core::access::Role;
 use opsconductor_core::ids::{ApiTokenId, SessionId, UserId};
 use opsconductor_store::{
     ApiTokenRecord, NewApiToken, NewAuditEntry, NewSession, PgStore, RefreshOutcome, UserChange,
-    UserRecord,
+    UserRecord, UserUpdate,
 };
 use serde_json::{Value, json};
 
@@ -455,6 +455,7 @@ impl Auth {
             password_hash: Some(password::hash(new.to_owned()).await?),
             ..UserChange::default()
         };
+        // Unconditional: it cannot be stale.
         self.store.update_user(caller.user, None, &change).await?;
         self.forget_cached();
         Ok(())
@@ -501,20 +502,19 @@ impl Auth {
             disabled,
             password_hash,
         };
-        let changed = self
+        match self
             .store
             .update_user(id, expected_version, &change)
-            .await
-            .map_err(|e| match e {
-                opsconductor_store::StoreError::Conflict { message }
-                    if message.contains("version") =>
-                {
-                    ControllerError::PreconditionFailed(message)
-                }
-                other => other.into(),
-            })?;
-        self.forget_cached();
-        Ok(changed)
+            .await?
+        {
+            UserUpdate::Updated { before, after } => {
+                self.forget_cached();
+                Ok((before, after))
+            }
+            UserUpdate::StaleVersion { current } => Err(ControllerError::PreconditionFailed(
+                format!("user {id} is at version {current}, not the one in If-Match"),
+            )),
+        }
     }
 
     /// Deletes a user with their sessions and tokens.

@@ -617,6 +617,23 @@ async fn changes_are_in_the_audit_log_with_who_what_and_versions_and_never_a_pas
         .await;
     assert_eq!(status, StatusCode::OK);
 
+    // A stale If-Match changes nothing.
+    let stale = admin
+        .client()
+        .put(format!("{}{user_path}", admin.base()))
+        .header("if-match", "\"1\"")
+        .json(&json!({"role": "admin"}))
+        .send()
+        .await
+        .unwrap();
+    let stale = (stale.status(), stale.text().await.unwrap());
+    assert_eq!(stale.0, StatusCode::PRECONDITION_FAILED, "{}", stale.1);
+    let (_, now) = admin.get(&user_path).await;
+    assert_eq!(
+        (now["role"].as_str(), now["version"].as_i64()),
+        (Some("operator"), Some(3))
+    );
+
     let (_, session) = login(&controller, "opal", "another long password").await;
     let opal = Http::with_token(&controller, Some(&access_token(&session)));
     let (status, job) = opal
