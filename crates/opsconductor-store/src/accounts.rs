@@ -60,9 +60,9 @@ pub enum UserUpdate {
     /// Changed: the user before and after.
     Updated {
         /// Before the change.
-        before: UserRecord,
+        before: Box<UserRecord>,
         /// After it.
-        after: UserRecord,
+        after: Box<UserRecord>,
     },
     /// The user changed since the caller read it; nothing was done.
     StaleVersion {
@@ -459,7 +459,10 @@ impl PgStore {
             revoke_sessions_of(&mut tx, id, reason).await?;
         }
         tx.commit().await.map_err(db)?;
-        Ok(UserUpdate::Updated { before, after })
+        Ok(UserUpdate::Updated {
+            before: Box::new(before),
+            after: Box::new(after),
+        })
     }
 
     /// Deletes a user with their sessions and API tokens; the last enabled admin stays.

@@ -509,7 +509,7 @@ impl Auth {
         {
             UserUpdate::Updated { before, after } => {
                 self.forget_cached();
-                Ok((before, after))
+                Ok((*before, *after))
             }
             UserUpdate::StaleVersion { current } => Err(ControllerError::PreconditionFailed(
                 format!("user {id} is at version {current}, not the one in If-Match"),
