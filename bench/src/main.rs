@@ -208,6 +208,60 @@ fn free_port() -> anyhow::Result<SocketAddr> {
     Ok(listener.local_addr()?)
 }
 
+/// The first admin the controller creates at start; the harness signs in as it.
+const ADMIN: &str = "admin";
+
+/// A REST client for the harness, sending `token` as bearer with every request when given.
+fn api_client(token: Option<&str>) -> anyhow::Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .context("the API token is not a header value")?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    Ok(reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .default_headers(headers)
+        .build()?)
+}
+
+/// Signs in to the controller at `base` as the first admin and makes an API token: unlike
+/// an access token (5 minutes) it lasts as long as the benchmark does.
+async fn api_token(client: &reqwest::Client, base: &str, password: &str) -> anyhow::Result<String> {
+    let response = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": ADMIN, "password": password}))
+        .send()
+        .await
+        .context("POST /api/v1/auth/login")?;
+    let status = response.status();
+    let text = response.text().await?;
+    ensure!(status.is_success(), "login: {status} {text}");
+    let login: Value = serde_json::from_str(&text).context("the login response")?;
+    let access = login["access_token"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no access_token in the login response"))?;
+    let response = client
+        .post(format!("{base}/api/v1/api-tokens"))
+        .bearer_auth(access)
+        .json(&json!({"name": "bench"}))
+        .send()
+        .await
+        .context("POST /api/v1/api-tokens")?;
+    let status = response.status();
+    let text = response.text().await?;
+    ensure!(
+        status.is_success(),
+        "creating an API token: {status} {text}"
+    );
+    let created: Value = serde_json::from_str(&text).context("the API token response")?;
+    created["token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("no token in the API token response"))
+}
+
 /// A command for the release binary with only the settings we give it, stderr to `log`.
 fn opsconductor(binary: &Path, log: &Path) -> anyhow::Result<Command> {
     let mut cmd = Command::new(binary);
@@ -237,7 +291,10 @@ struct World {
     prefix: String,
     grpc: SocketAddr,
     http: SocketAddr,
+    /// Sends the admin's API token once the controller is up (see `start_controller`).
     client: reqwest::Client,
+    /// The first admin's password (random per run).
+    admin_password: String,
     dir: tempfile::TempDir,
     store: PgStore,
     db: TestDb,
@@ -256,9 +313,8 @@ impl World {
             ),
             grpc: free_port()?,
             http: free_port()?,
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()?,
+            client: api_client(None)?,
+            admin_password: uuid::Uuid::new_v4().simple().to_string(),
             dir: tempfile::Builder::new().prefix("oc-bench-").tempdir()?,
             store,
             db,
@@ -306,6 +362,8 @@ impl World {
             .env("OPSCONDUCTOR_QUEUE__PREFIX", &self.prefix);
     }
 
+    /// Starts the controller with a first admin, waits until it answers and signs in: the
+    /// client sends an API token of that admin from then on.
     async fn start_controller(&mut self, settings: &Settings) -> anyhow::Result<()> {
         let log = self.dir.path().join("controller.log");
         let mut cmd = opsconductor(&settings.binary, &log)?;
@@ -313,7 +371,21 @@ impl World {
             .env("OPSCONDUCTOR_DATABASE_URL", self.db.url())
             .env("OPSCONDUCTOR_GRPC_LISTEN", self.grpc.to_string())
             .env("OPSCONDUCTOR_HTTP_LISTEN", self.http.to_string())
-            .env("OPSCONDUCTOR_LIBRARIES_DIR", &settings.libraries);
+            .env("OPSCONDUCTOR_LIBRARIES_DIR", &settings.libraries)
+            // The controller starts once per run: a random token key will do.
+            .env(
+                "OPSCONDUCTOR_AUTH_KEY",
+                format!(
+                    "{}{}",
+                    uuid::Uuid::new_v4().simple(),
+                    uuid::Uuid::new_v4().simple()
+                ),
+            )
+            .env("OPSCONDUCTOR_BOOTSTRAP_ADMIN", ADMIN)
+            .env(
+                "OPSCONDUCTOR_BOOTSTRAP_ADMIN_PASSWORD",
+                &self.admin_password,
+            );
         self.queue_env(&mut cmd);
         let child = cmd
             .spawn()
@@ -328,6 +400,8 @@ impl World {
             if let Ok(r) = self.client.get(self.url("/healthz")).send().await
                 && r.status().is_success()
             {
+                let token = api_token(&self.client, &self.url(""), &self.admin_password).await?;
+                self.client = api_client(Some(&token))?;
                 return Ok(());
             }
             self.controller_mut()?.check_alive()?;

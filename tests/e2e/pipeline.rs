@@ -112,7 +112,7 @@ async fn ping_and_http_jobs_run_in_their_segments_and_store_every_result_once() 
 async fn bad_input_gets_a_problem_naming_the_field_and_changes_nothing() {
     let mut world = World::new().await;
     world.start_controller().await;
-    let client = reqwest::Client::new();
+    let client = world.client();
     let r = client
         .post(world.url("/api/v1/jobs"))
         .json(&json!({
@@ -150,6 +150,22 @@ async fn bad_input_gets_a_problem_naming_the_field_and_changes_nothing() {
     assert_eq!(r.status(), 422);
     let problem: serde_json::Value = r.json().await.unwrap();
     assert_eq!(problem["errors"][0]["field"], "schedule.type", "{problem}");
+
+    // Without a token nothing is served; the admin's API token opens the same request.
+    let anonymous = reqwest::Client::new();
+    let r = anonymous
+        .get(world.url("/api/v1/jobs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = anonymous
+        .get(world.url("/api/v1/jobs"))
+        .bearer_auth(world.admin_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
 
     // Running a job that does not exist.
     let r = client
@@ -206,7 +222,8 @@ async fn a_dry_run_goes_through_the_targets_segment_and_leaves_no_job() {
     );
 
     // Segment a (127.0.0.0/24) has no agent.
-    let response = reqwest::Client::new()
+    let response = world
+        .client()
         .post(world.url("/api/v1/library/dry-run"))
         .json(&json!({"action": {"command": "ping.icmp"}, "target": "127.0.0.9"}))
         .send()
@@ -226,7 +243,8 @@ async fn a_dry_run_goes_through_the_targets_segment_and_leaves_no_job() {
 /// A run that logs in to the real sshd with a vault credential: the password reaches the
 /// device and nothing else — not the AMQP messages (the stored chunk payloads, published
 /// as they are), not any log line of the controller or the agent at TRACE, not the
-/// results. The host key is recorded on first use by the controller on the way.
+/// results. The host key is recorded on first use by the controller on the way. The API
+/// token every request carries is in no log line either.
 #[tokio::test]
 async fn a_vault_credential_reaches_the_device_and_no_log_message_or_result() {
     let password = test_server_setting("OC_TEST_SSH_PASSWORD");
@@ -284,6 +302,10 @@ async fn a_vault_credential_reaches_the_device_and_no_log_message_or_result() {
         assert!(
             !log.contains(&password),
             "the password is in the {process} log"
+        );
+        assert!(
+            !log.contains(world.admin_token()),
+            "the API token is in the {process} log"
         );
     }
 }

@@ -12,6 +12,10 @@ use opsconductor_store::testing::{TestDb, fresh_database};
 use serde_json::{Value, json};
 use tokio::time::{Instant, sleep};
 
+/// The first admin every controller of a world is started with (created on the first start
+/// only: the bootstrap does nothing once there is a user).
+const ADMIN: &str = "admin";
+
 /// One scenario's world: a database, a queue prefix, a controller and its agents.
 pub struct World {
     pub store: PgStore,
@@ -26,6 +30,15 @@ pub struct World {
     pub log_filter: &'static str,
     /// Extra environment of the controller (e.g. the vault key).
     pub controller_env: Vec<(&'static str, String)>,
+    /// The key that signs access tokens: one per world, so every (re)start of its
+    /// controller accepts the tokens an earlier one issued.
+    auth_key: String,
+    /// The first admin's password.
+    admin_password: String,
+    /// An API token of the first admin (it never expires, unlike an access token, and it
+    /// lives in the database, so it outlasts controller restarts); made on the first start.
+    admin_token: Option<String>,
+    /// Sends `admin_token` with every request once there is one.
     client: reqwest::Client,
 }
 
@@ -69,15 +82,69 @@ impl World {
             agents: BTreeMap::new(),
             log_filter: "info,opsconductor=debug",
             controller_env: Vec::new(),
+            auth_key: format!("{}{}", uuid_hex(), uuid_hex()),
+            admin_password: uuid_hex(),
+            admin_token: None,
             client: reqwest::Client::new(),
         }
+    }
+
+    /// The first admin's API token (`oct_…`), for requests the world's client does not
+    /// make (other clients, gRPC metadata, WebSocket headers).
+    pub fn admin_token(&self) -> &str {
+        self.admin_token
+            .as_deref()
+            .expect("the admin token is made when the controller first starts")
+    }
+
+    /// The world's HTTP client: it sends the admin token with every request.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Logs in as the first admin, makes an API token and has the client send it from now
+    /// on. Runs once per world: the token outlives controller restarts.
+    async fn sign_in(&mut self) {
+        let r = self
+            .client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({"username": ADMIN, "password": self.admin_password}))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let login: Value = r.json().await.unwrap();
+        assert!(status.is_success(), "login: {status} {login}");
+        let access = login["access_token"].as_str().unwrap();
+        let r = self
+            .client
+            .post(self.url("/api/v1/api-tokens"))
+            .bearer_auth(access)
+            .json(&json!({"name": "e2e"}))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let created: Value = r.json().await.unwrap();
+        assert_eq!(status, 201, "creating the API token: {created}");
+        let token = created["token"].as_str().unwrap().to_owned();
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+        value.set_sensitive(true);
+        let headers =
+            reqwest::header::HeaderMap::from_iter([(reqwest::header::AUTHORIZATION, value)]);
+        self.client = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap();
+        self.admin_token = Some(token);
     }
 
     pub fn queue_url() -> String {
         "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned()
     }
 
-    /// Starts (or restarts) the controller and waits until its REST API answers.
+    /// Starts (or restarts) the controller and waits until its REST API answers; on the
+    /// first start, signs in (see [`World::admin_token`]).
     pub async fn start_controller(&mut self) {
         let libraries = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../libraries");
         let log = self.dir.path().join("controller.log");
@@ -92,6 +159,12 @@ impl World {
             .env("OPSCONDUCTOR_QUEUE__PREFIX", &self.prefix)
             .env("OPSCONDUCTOR_HEARTBEAT_INTERVAL", "1s")
             .env("OPSCONDUCTOR_RELAY_POLL", "200ms")
+            .env("OPSCONDUCTOR_AUTH_KEY", &self.auth_key)
+            .env("OPSCONDUCTOR_BOOTSTRAP_ADMIN", ADMIN)
+            .env(
+                "OPSCONDUCTOR_BOOTSTRAP_ADMIN_PASSWORD",
+                &self.admin_password,
+            )
             .spawn()
             .unwrap();
         self.controller = Some(child);
@@ -100,6 +173,9 @@ impl World {
             if let Ok(r) = self.client.get(self.url("/healthz")).send().await
                 && r.status().is_success()
             {
+                if self.admin_token.is_none() {
+                    self.sign_in().await;
+                }
                 return;
             }
             if let Some(status) = self.controller.as_mut().unwrap().try_wait().unwrap() {

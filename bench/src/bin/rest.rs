@@ -20,7 +20,8 @@
 //!    database is vacuumed and analysed. Each step is timed.
 //! 2. **Serve.** `opsconductor controller` from the release binary next to this one, with
 //!    the scheduler off (it would fire the 10,000 one-minute jobs during the measurement),
-//!    waited for on `/readyz`.
+//!    waited for on `/readyz`; the harness signs in as the first admin the controller
+//!    creates and makes an API token, which the REST client and `wrk` (`-H`) send.
 //! 3. **Measure.** For each query: one request to check it answers 200 with items, an
 //!    untimed `wrk` warm-up, then `wrk -t2 -c16 -d15s --latency` (p50 / p90 / p99,
 //!    requests/s) and a one-connection `wrk` pass (latency without queueing). The goal is
@@ -621,11 +622,16 @@ async fn seed(store: &PgStore, db: &TestDb, settings: &Settings) -> anyhow::Resu
 // ---------------------------------------------------------------------------------------
 // The controller
 
+/// The first admin the controller creates at start; the harness signs in as it.
+const ADMIN: &str = "admin";
+
 /// The controller process; killed (by its own handle) when dropped.
 struct Controller {
     child: Child,
     log: PathBuf,
     http: SocketAddr,
+    /// An API token of the first admin, sent with every request (REST client and `wrk`).
+    token: String,
 }
 
 impl Drop for Controller {
@@ -664,12 +670,64 @@ fn free_port() -> anyhow::Result<SocketAddr> {
     Ok(listener.local_addr()?)
 }
 
+/// A REST client for the harness, sending `token` as bearer with every request when given.
+fn api_client(token: Option<&str>) -> anyhow::Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .context("the API token is not a header value")?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    Ok(reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .default_headers(headers)
+        .build()?)
+}
+
+/// Signs in to the controller at `base` as the first admin and makes an API token: unlike
+/// an access token (5 minutes) it lasts as long as the benchmark does.
+async fn api_token(client: &reqwest::Client, base: &str, password: &str) -> anyhow::Result<String> {
+    let response = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": ADMIN, "password": password}))
+        .send()
+        .await
+        .context("POST /api/v1/auth/login")?;
+    let status = response.status();
+    let text = response.text().await?;
+    ensure!(status.is_success(), "login: {status} {text}");
+    let login: Value = serde_json::from_str(&text).context("the login response")?;
+    let access = login["access_token"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no access_token in the login response"))?;
+    let response = client
+        .post(format!("{base}/api/v1/api-tokens"))
+        .bearer_auth(access)
+        .json(&json!({"name": "bench-rest"}))
+        .send()
+        .await
+        .context("POST /api/v1/api-tokens")?;
+    let status = response.status();
+    let text = response.text().await?;
+    ensure!(
+        status.is_success(),
+        "creating an API token: {status} {text}"
+    );
+    let created: Value = serde_json::from_str(&text).context("the API token response")?;
+    created["token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("no token in the API token response"))
+}
+
+/// Starts the controller with a first admin, waits until it is ready and signs in
+/// ([`Controller::token`]).
 async fn start_controller(
     settings: &Settings,
     db: &TestDb,
     prefix: &str,
     dir: &Path,
-    client: &reqwest::Client,
 ) -> anyhow::Result<Controller> {
     ensure!(
         settings.binary.is_file(),
@@ -684,6 +742,7 @@ async fn start_controller(
         }
     }
     let http = free_port()?;
+    let admin_password = uuid::Uuid::new_v4().simple().to_string();
     cmd.arg("controller")
         .env("OPSCONDUCTOR_LOG", "info")
         .env("OPSCONDUCTOR_DATABASE_URL", db.url())
@@ -693,6 +752,17 @@ async fn start_controller(
         .env("OPSCONDUCTOR_QUEUE__PREFIX", prefix)
         .env("OPSCONDUCTOR_SCHEDULER_ENABLED", "false")
         .env("OPSCONDUCTOR_LIBRARIES_DIR", &settings.libraries)
+        // The controller starts once per run: a random token key will do.
+        .env(
+            "OPSCONDUCTOR_AUTH_KEY",
+            format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            ),
+        )
+        .env("OPSCONDUCTOR_BOOTSTRAP_ADMIN", ADMIN)
+        .env("OPSCONDUCTOR_BOOTSTRAP_ADMIN_PASSWORD", &admin_password)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(
@@ -701,12 +771,19 @@ async fn start_controller(
     let child = cmd
         .spawn()
         .with_context(|| format!("starting {}", settings.binary.display()))?;
-    let mut controller = Controller { child, log, http };
+    let mut controller = Controller {
+        child,
+        log,
+        http,
+        token: String::new(),
+    };
+    let client = api_client(None)?;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(r) = client.get(controller.url("/readyz")).send().await
             && r.status().is_success()
         {
+            controller.token = api_token(&client, &controller.url(""), &admin_password).await?;
             return Ok(controller);
         }
         controller.check_alive()?;
@@ -1213,7 +1290,15 @@ fn parse_wrk(output: &str) -> anyhow::Result<WrkFigures> {
     Ok(figures)
 }
 
-fn wrk(url: &str, threads: u32, connections: u32, seconds: u32) -> anyhow::Result<WrkFigures> {
+/// Loads `url` with `wrk`, sending `token` as bearer (without it every answer is a 401,
+/// which [`parse_wrk`] refuses as non-2xx).
+fn wrk(
+    url: &str,
+    token: &str,
+    threads: u32,
+    connections: u32,
+    seconds: u32,
+) -> anyhow::Result<WrkFigures> {
     let out = Command::new("wrk")
         .args([
             &format!("-t{threads}"),
@@ -1222,6 +1307,8 @@ fn wrk(url: &str, threads: u32, connections: u32, seconds: u32) -> anyhow::Resul
             "--timeout",
             "10s",
             "--latency",
+            "-H",
+            &format!("Authorization: Bearer {token}"),
             url,
         ])
         .stdin(Stdio::null())
@@ -1347,6 +1434,7 @@ async fn measure(
         if settings.warm_up_seconds > 0 {
             wrk(
                 &q.url,
+                &controller.token,
                 settings.wrk_threads,
                 settings.wrk_connections,
                 settings.warm_up_seconds,
@@ -1355,13 +1443,20 @@ async fn measure(
         let cpu_before = cpu_seconds(controller.child.id());
         let loaded = wrk(
             &q.url,
+            &controller.token,
             settings.wrk_threads,
             settings.wrk_connections,
             settings.wrk_seconds,
         )?;
         let controller_cpu_s = cpu_seconds(controller.child.id()) - cpu_before;
         let single = if settings.single_seconds > 0 {
-            Some(wrk(&q.url, 1, 1, settings.single_seconds)?)
+            Some(wrk(
+                &q.url,
+                &controller.token,
+                1,
+                1,
+                settings.single_seconds,
+            )?)
         } else {
             None
         };
@@ -1572,11 +1667,9 @@ async fn bench() -> anyhow::Result<()> {
     let mut dir = tempfile::Builder::new()
         .prefix("oc-bench-rest-")
         .tempdir()?;
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()?;
     let result = async {
-        let mut controller = start_controller(&settings, &db, &prefix, dir.path(), &client).await?;
+        let mut controller = start_controller(&settings, &db, &prefix, dir.path()).await?;
+        let client = api_client(Some(&controller.token))?;
         println!(
             "controller on {} (scheduler off: it would fire the {} one-minute jobs during \
              the measurement); log {}",
