@@ -5,7 +5,11 @@
 #
 # The controller runs from target/debug/opsconductor (brought up to date here) on free
 # loopback ports, against a fresh PostgreSQL database and a private RabbitMQ queue
-# prefix; all three are removed on exit.
+# prefix; all three are removed on exit. It starts with a first admin (random password)
+# and a random token key; the script signs in as that admin, makes an API token (an
+# access token would expire within the run) and schemathesis sends it with every request.
+# The two operations that would end the fuzzer's own credentials are not fuzzed: logout
+# (with an API token it revokes that token) and the password change.
 #
 # Usage: scripts/api-fuzz.sh [extra schemathesis args...]
 #   OC_FUZZ_MAX_EXAMPLES   examples per operation and phase (default 30)
@@ -37,6 +41,8 @@ RUN_ID="fuzz$$$(date +%s)"
 DB="oc_${RUN_ID}"
 PREFIX="oc-${RUN_ID}"
 LOG="$(mktemp -t oc-fuzz-controller.XXXXXX.log)"
+random_hex() { openssl rand -hex 32 2>/dev/null || od -An -tx1 -N32 /dev/urandom | tr -d " \n"; }
+ADMIN_PASSWORD="$(random_hex)"
 
 psql "${PG_URL}/postgres" -qc "CREATE DATABASE ${DB}" >/dev/null
 
@@ -60,8 +66,10 @@ OPSCONDUCTOR_DATABASE_URL="${PG_URL}/${DB}" \
 OPSCONDUCTOR_HTTP_LISTEN="127.0.0.1:${HTTP_PORT}" \
 OPSCONDUCTOR_GRPC_LISTEN="127.0.0.1:${GRPC_PORT}" \
 OPSCONDUCTOR_QUEUE__PREFIX="${PREFIX}" \
-OPSCONDUCTOR_VAULT_KEY="$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')" \
-OPSCONDUCTOR_VAULT_KEY="$(openssl rand -hex 32 2>/dev/null || od -An -tx1 -N32 /dev/urandom | tr -d " \n")" \
+OPSCONDUCTOR_VAULT_KEY="$(random_hex)" \
+OPSCONDUCTOR_AUTH_KEY="$(random_hex)" \
+OPSCONDUCTOR_BOOTSTRAP_ADMIN=admin \
+OPSCONDUCTOR_BOOTSTRAP_ADMIN_PASSWORD="${ADMIN_PASSWORD}" \
 OPSCONDUCTOR_LOG=warn \
   "$BIN" controller >"$LOG" 2>&1 &
 CONTROLLER_PID=$!
@@ -76,6 +84,14 @@ for _ in $(seq 1 200); do
 done
 curl -fsS "${BASE}/readyz" >/dev/null
 
+# The value of a top-level string field of the JSON document on stdin.
+json_field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+ACCESS_TOKEN="$(curl -fsS -H 'content-type: application/json' \
+  -d "{\"username\": \"admin\", \"password\": \"${ADMIN_PASSWORD}\"}" \
+  "${BASE}/api/v1/auth/login" | json_field access_token)"
+TOKEN="$(curl -fsS -H 'content-type: application/json' -H "Authorization: Bearer ${ACCESS_TOKEN}" \
+  -d '{"name": "api-fuzz"}' "${BASE}/api/v1/api-tokens" | json_field token)"
+
 echo "== schemathesis against ${BASE}/api/openapi.json"
 status=0
 "${VENV}/bin/st" --config-file "${REPO_ROOT}/tests/api/schemathesis.toml" run "${BASE}/api/openapi.json" \
@@ -83,7 +99,16 @@ status=0
   --max-examples "$MAX_EXAMPLES" \
   --seed 20261126 \
   --no-color \
+  --header "Authorization: Bearer ${TOKEN}" \
+  --exclude-name "POST /api/v1/auth/logout" \
+  --exclude-name "POST /api/v1/auth/password" \
   "$@" || status=$?
+# A fuzzer that lost its own credentials half-way would only see 401s from then on, which
+# the checks accept: the run counts only if the token still works at the end.
+if ! curl -fsS -H "Authorization: Bearer ${TOKEN}" "${BASE}/api/v1/auth/me" >/dev/null; then
+  echo "the fuzzer's API token no longer works: an operation revoked it or changed its user"
+  status=1
+fi
 if grep -q "panicked" "$LOG"; then
   echo "the controller panicked during the run:"; grep -A5 panicked "$LOG"; status=1
 fi
