@@ -240,6 +240,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         library::list_target_sources,
         library::preview_command,
         library::test_parser,
+        library::dry_run,
+        library::list_user_entries,
+        library::put_user_entry,
+        library::delete_user_entry,
         library::preview_targets,
         library::list_templates,
         library::save_template,
@@ -269,7 +273,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 )]
 struct ApiDoc;
 
-/// Declares the bearer scheme every operation but health, login and refresh uses.
+/// Declares the bearer scheme every operation but health, login and refresh uses, and
+/// documents on each such operation the two refusals the door in [`access`] answers
+/// before any handler runs: 401 (no valid token) and 403 (role too small).
 struct BearerAuth;
 
 impl utoipa::Modify for BearerAuth {
@@ -288,6 +294,42 @@ impl utoipa::Modify for BearerAuth {
                     .build(),
             ),
         );
+        use crate::auth::policy::{Access, rest_access};
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let refusal = |what: &str| {
+            ResponseBuilder::new()
+                .description(what)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in &mut openapi.paths.paths {
+            let operations = [
+                (axum::http::Method::GET, &mut item.get),
+                (axum::http::Method::PUT, &mut item.put),
+                (axum::http::Method::POST, &mut item.post),
+                (axum::http::Method::DELETE, &mut item.delete),
+            ];
+            for (method, operation) in operations {
+                let Some(operation) = operation else { continue };
+                if rest_access(&method, path) == Access::Public {
+                    continue;
+                }
+                let responses = &mut operation.responses.responses;
+                responses.insert(
+                    "401".to_owned(),
+                    refusal("No valid token (missing, expired, revoked or not ours)").into(),
+                );
+                responses.insert(
+                    "403".to_owned(),
+                    refusal("The caller's role does not allow this").into(),
+                );
+            }
+        }
     }
 }
 
