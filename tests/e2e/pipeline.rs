@@ -244,7 +244,8 @@ async fn a_dry_run_goes_through_the_targets_segment_and_leaves_no_job() {
 /// device and nothing else — not the AMQP messages (the stored chunk payloads, published
 /// as they are), not any log line of the controller or the agent at TRACE, not the
 /// results. The host key is recorded on first use by the controller on the way. The API
-/// token every request carries is in no log line either.
+/// token every request carries and the admin password the harness logged in with are in
+/// no log line either.
 #[tokio::test]
 async fn a_vault_credential_reaches_the_device_and_no_log_message_or_result() {
     let password = test_server_setting("OC_TEST_SSH_PASSWORD");
@@ -306,6 +307,10 @@ async fn a_vault_credential_reaches_the_device_and_no_log_message_or_result() {
         assert!(
             !log.contains(world.admin_token()),
             "the API token is in the {process} log"
+        );
+        assert!(
+            !log.contains(world.admin_password()),
+            "the admin password is in the {process} log"
         );
     }
 }

@@ -89,6 +89,12 @@ impl World {
         }
     }
 
+    /// The first admin's password (the controller got it as its bootstrap password; the
+    /// harness logged in with it).
+    pub fn admin_password(&self) -> &str {
+        &self.admin_password
+    }
+
     /// The first admin's API token (`oct_…`), for requests the world's client does not
     /// make (other clients, gRPC metadata, WebSocket headers).
     pub fn admin_token(&self) -> &str {
