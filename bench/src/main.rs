@@ -60,6 +60,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail, ensure};
 use chrono::{DateTime, Utc};
+use opsconductor_bench::{ADMIN, api_client, api_token, random_auth_key};
 use opsconductor_core::ids::{AgentId, ChunkId, JobId, RunId};
 use opsconductor_core::model::{JobSpec, ResultRecord, ResultStatus, Run, RunStatus, RunTrigger};
 use opsconductor_store::testing::{TestDb, fresh_database};
@@ -208,60 +209,6 @@ fn free_port() -> anyhow::Result<SocketAddr> {
     Ok(listener.local_addr()?)
 }
 
-/// The first admin the controller creates at start; the harness signs in as it.
-const ADMIN: &str = "admin";
-
-/// A REST client for the harness, sending `token` as bearer with every request when given.
-fn api_client(token: Option<&str>) -> anyhow::Result<reqwest::Client> {
-    let mut headers = reqwest::header::HeaderMap::new();
-    if let Some(token) = token {
-        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
-            .context("the API token is not a header value")?;
-        value.set_sensitive(true);
-        headers.insert(reqwest::header::AUTHORIZATION, value);
-    }
-    Ok(reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .default_headers(headers)
-        .build()?)
-}
-
-/// Signs in to the controller at `base` as the first admin and makes an API token: unlike
-/// an access token (5 minutes) it lasts as long as the benchmark does.
-async fn api_token(client: &reqwest::Client, base: &str, password: &str) -> anyhow::Result<String> {
-    let response = client
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"username": ADMIN, "password": password}))
-        .send()
-        .await
-        .context("POST /api/v1/auth/login")?;
-    let status = response.status();
-    let text = response.text().await?;
-    ensure!(status.is_success(), "login: {status} {text}");
-    let login: Value = serde_json::from_str(&text).context("the login response")?;
-    let access = login["access_token"]
-        .as_str()
-        .ok_or_else(|| anyhow!("no access_token in the login response"))?;
-    let response = client
-        .post(format!("{base}/api/v1/api-tokens"))
-        .bearer_auth(access)
-        .json(&json!({"name": "bench"}))
-        .send()
-        .await
-        .context("POST /api/v1/api-tokens")?;
-    let status = response.status();
-    let text = response.text().await?;
-    ensure!(
-        status.is_success(),
-        "creating an API token: {status} {text}"
-    );
-    let created: Value = serde_json::from_str(&text).context("the API token response")?;
-    created["token"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow!("no token in the API token response"))
-}
-
 /// A command for the release binary with only the settings we give it, stderr to `log`.
 fn opsconductor(binary: &Path, log: &Path) -> anyhow::Result<Command> {
     let mut cmd = Command::new(binary);
@@ -373,14 +320,7 @@ impl World {
             .env("OPSCONDUCTOR_HTTP_LISTEN", self.http.to_string())
             .env("OPSCONDUCTOR_LIBRARIES_DIR", &settings.libraries)
             // The controller starts once per run: a random token key will do.
-            .env(
-                "OPSCONDUCTOR_AUTH_KEY",
-                format!(
-                    "{}{}",
-                    uuid::Uuid::new_v4().simple(),
-                    uuid::Uuid::new_v4().simple()
-                ),
-            )
+            .env("OPSCONDUCTOR_AUTH_KEY", random_auth_key())
             .env("OPSCONDUCTOR_BOOTSTRAP_ADMIN", ADMIN)
             .env(
                 "OPSCONDUCTOR_BOOTSTRAP_ADMIN_PASSWORD",
@@ -400,7 +340,8 @@ impl World {
             if let Ok(r) = self.client.get(self.url("/healthz")).send().await
                 && r.status().is_success()
             {
-                let token = api_token(&self.client, &self.url(""), &self.admin_password).await?;
+                let token =
+                    api_token(&self.client, &self.url(""), &self.admin_password, "bench").await?;
                 self.client = api_client(Some(&token))?;
                 return Ok(());
             }

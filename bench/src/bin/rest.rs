@@ -67,6 +67,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail, ensure};
 use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
+use opsconductor_bench::{ADMIN, api_client, api_token, random_auth_key};
 use opsconductor_core::ids::{AgentId, ChunkId, JobId, RunId};
 use opsconductor_core::model::{JobSpec, ResultRecord, ResultStatus, RunTrigger};
 use opsconductor_store::testing::{TestDb, fresh_database};
@@ -622,9 +623,6 @@ async fn seed(store: &PgStore, db: &TestDb, settings: &Settings) -> anyhow::Resu
 // ---------------------------------------------------------------------------------------
 // The controller
 
-/// The first admin the controller creates at start; the harness signs in as it.
-const ADMIN: &str = "admin";
-
 /// The controller process; killed (by its own handle) when dropped.
 struct Controller {
     child: Child,
@@ -670,57 +668,6 @@ fn free_port() -> anyhow::Result<SocketAddr> {
     Ok(listener.local_addr()?)
 }
 
-/// A REST client for the harness, sending `token` as bearer with every request when given.
-fn api_client(token: Option<&str>) -> anyhow::Result<reqwest::Client> {
-    let mut headers = reqwest::header::HeaderMap::new();
-    if let Some(token) = token {
-        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
-            .context("the API token is not a header value")?;
-        value.set_sensitive(true);
-        headers.insert(reqwest::header::AUTHORIZATION, value);
-    }
-    Ok(reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .default_headers(headers)
-        .build()?)
-}
-
-/// Signs in to the controller at `base` as the first admin and makes an API token: unlike
-/// an access token (5 minutes) it lasts as long as the benchmark does.
-async fn api_token(client: &reqwest::Client, base: &str, password: &str) -> anyhow::Result<String> {
-    let response = client
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"username": ADMIN, "password": password}))
-        .send()
-        .await
-        .context("POST /api/v1/auth/login")?;
-    let status = response.status();
-    let text = response.text().await?;
-    ensure!(status.is_success(), "login: {status} {text}");
-    let login: Value = serde_json::from_str(&text).context("the login response")?;
-    let access = login["access_token"]
-        .as_str()
-        .ok_or_else(|| anyhow!("no access_token in the login response"))?;
-    let response = client
-        .post(format!("{base}/api/v1/api-tokens"))
-        .bearer_auth(access)
-        .json(&json!({"name": "bench-rest"}))
-        .send()
-        .await
-        .context("POST /api/v1/api-tokens")?;
-    let status = response.status();
-    let text = response.text().await?;
-    ensure!(
-        status.is_success(),
-        "creating an API token: {status} {text}"
-    );
-    let created: Value = serde_json::from_str(&text).context("the API token response")?;
-    created["token"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow!("no token in the API token response"))
-}
-
 /// Starts the controller with a first admin, waits until it is ready and signs in
 /// ([`Controller::token`]).
 async fn start_controller(
@@ -753,14 +700,7 @@ async fn start_controller(
         .env("OPSCONDUCTOR_SCHEDULER_ENABLED", "false")
         .env("OPSCONDUCTOR_LIBRARIES_DIR", &settings.libraries)
         // The controller starts once per run: a random token key will do.
-        .env(
-            "OPSCONDUCTOR_AUTH_KEY",
-            format!(
-                "{}{}",
-                uuid::Uuid::new_v4().simple(),
-                uuid::Uuid::new_v4().simple()
-            ),
-        )
+        .env("OPSCONDUCTOR_AUTH_KEY", random_auth_key())
         .env("OPSCONDUCTOR_BOOTSTRAP_ADMIN", ADMIN)
         .env("OPSCONDUCTOR_BOOTSTRAP_ADMIN_PASSWORD", &admin_password)
         .stdin(Stdio::null())
@@ -783,7 +723,8 @@ async fn start_controller(
         if let Ok(r) = client.get(controller.url("/readyz")).send().await
             && r.status().is_success()
         {
-            controller.token = api_token(&client, &controller.url(""), &admin_password).await?;
+            controller.token =
+                api_token(&client, &controller.url(""), &admin_password, "bench-rest").await?;
             return Ok(controller);
         }
         controller.check_alive()?;

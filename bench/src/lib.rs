@@ -1,0 +1,78 @@
+//! What both benchmark binaries share: signing in to the controller they start.
+//!
+//! The controller is started with a first admin (`OPSCONDUCTOR_BOOTSTRAP_ADMIN`) and a
+//! random token key; the harness logs in as that admin and makes an API token, which
+//! (unlike a 5-minute access token) lasts as long as the benchmark.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow, ensure};
+use serde_json::{Value, json};
+
+/// The first admin the controller creates at start; the harness signs in as it.
+pub const ADMIN: &str = "admin";
+
+/// A random token key for a controller that starts once per run.
+pub fn random_auth_key() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// A REST client for the harness, sending `token` as bearer with every request when given.
+pub fn api_client(token: Option<&str>) -> anyhow::Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .context("the API token is not a header value")?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    Ok(reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .default_headers(headers)
+        .build()?)
+}
+
+/// Signs in to the controller at `base` as the first admin and makes an API token: unlike
+/// an access token (5 minutes) it lasts as long as the benchmark does.
+pub async fn api_token(
+    client: &reqwest::Client,
+    base: &str,
+    password: &str,
+    name: &str,
+) -> anyhow::Result<String> {
+    let response = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": ADMIN, "password": password}))
+        .send()
+        .await
+        .context("POST /api/v1/auth/login")?;
+    let status = response.status();
+    let text = response.text().await?;
+    ensure!(status.is_success(), "login: {status} {text}");
+    let login: Value = serde_json::from_str(&text).context("the login response")?;
+    let access = login["access_token"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no access_token in the login response"))?;
+    let response = client
+        .post(format!("{base}/api/v1/api-tokens"))
+        .bearer_auth(access)
+        .json(&json!({"name": name}))
+        .send()
+        .await
+        .context("POST /api/v1/api-tokens")?;
+    let status = response.status();
+    let text = response.text().await?;
+    ensure!(
+        status.is_success(),
+        "creating an API token: {status} {text}"
+    );
+    let created: Value = serde_json::from_str(&text).context("the API token response")?;
+    created["token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("no token in the API token response"))
+}
