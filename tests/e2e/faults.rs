@@ -1,6 +1,7 @@
 //! The reliability contract under faults. Each scenario ends with the ledger check:
 //! lost = 0, duplicated = 0, unexpected = 0.
 
+use opsconductor_store::prelude::*;
 use std::process::Command;
 use std::time::Duration;
 

@@ -1,5 +1,6 @@
 //! The harness: processes, REST helpers and the ledger.
 
+use opsconductor_store::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;

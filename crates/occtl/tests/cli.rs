@@ -6,6 +6,7 @@
 // Helpers outside #[test] functions are not covered by clippy.toml's allow-unwrap-in-tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use opsconductor_store::prelude::*;
 use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::time::Duration;

@@ -21,6 +21,7 @@
 
 #![expect(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 
+use opsconductor_store::prelude::*;
 use std::collections::HashMap;
 use std::error::Error;
 use std::path::PathBuf;

@@ -18,9 +18,10 @@ use opsconductor_core::library::Library;
 use opsconductor_core::model::{Job, JobSpec, ResultStatus, Run, RunStatus, RunTrigger};
 use opsconductor_core::parse::ParserDef;
 use opsconductor_core::targets::{self, SegmentRouter, TargetSpec};
+use opsconductor_store::prelude::*;
 use opsconductor_store::{
     AgentRecord, CredentialChange, CredentialDeletion, CredentialMeta, JobFilter, JobListItem,
-    PgStore, ResultFilter, ResultKey, RunFilter, SealedSecret, StoredResult,
+    ResultFilter, ResultKey, RunFilter, SealedSecret, StoredResult,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -327,7 +328,7 @@ fn check_secret(
 /// The client API over one store, dispatcher and session hub.
 #[derive(Clone)]
 pub struct Api {
-    store: PgStore,
+    store: SharedStore,
     dispatcher: Dispatcher,
     hub: Arc<SessionHub>,
     vault: Option<Arc<Vault>>,
@@ -335,7 +336,7 @@ pub struct Api {
 
 impl Api {
     /// The API over these parts, without a credential vault.
-    pub fn new(store: PgStore, dispatcher: Dispatcher, hub: Arc<SessionHub>) -> Self {
+    pub fn new(store: SharedStore, dispatcher: Dispatcher, hub: Arc<SessionHub>) -> Self {
         Self {
             store,
             dispatcher,
@@ -353,7 +354,7 @@ impl Api {
     }
 
     /// The store (health checks, exports).
-    pub fn store(&self) -> &PgStore {
+    pub fn store(&self) -> &SharedStore {
         &self.store
     }
 

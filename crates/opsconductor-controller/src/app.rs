@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use opsconductor_core::library::Library;
 use opsconductor_proto::v1::agent_service_server::AgentServiceServer;
 use opsconductor_store::PgStore;
+use opsconductor_store::prelude::*;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -34,7 +35,7 @@ const LIBRARY_REFRESH: std::time::Duration = std::time::Duration::from_secs(5);
 /// A built controller, listening but not yet serving.
 pub struct Controller {
     config: ControllerConfig,
-    store: PgStore,
+    store: SharedStore,
     dispatcher: Dispatcher,
     hub: Arc<SessionHub>,
     events: EventBus,
@@ -68,12 +69,14 @@ impl Controller {
                  credentials can be neither stored nor handed to agents"
             ),
         }
-        let store = PgStore::connect(&config.database_url, config.database_max_connections)
-            .await
-            .context("connecting to PostgreSQL")?;
+        let store: SharedStore = Arc::new(
+            PgStore::connect(&config.database_url, config.database_max_connections)
+                .await
+                .context("connecting to PostgreSQL")?,
+        );
         store.migrate().await.context("applying migrations")?;
         let auth = build_auth(&config, &store).await?;
-        let catalog = LibraryCatalog::load(&config.libraries_dir, &store)
+        let catalog = LibraryCatalog::load(&config.libraries_dir, &*store)
             .await
             .with_context(|| {
                 format!("loading libraries from {}", config.libraries_dir.display())
@@ -122,7 +125,7 @@ impl Controller {
     }
 
     /// The store (tests inspect it).
-    pub fn store(&self) -> &PgStore {
+    pub fn store(&self) -> &SharedStore {
         &self.store
     }
 
@@ -259,7 +262,7 @@ impl Controller {
 
 /// Authentication over `store` with the configured (or a random) token key, and the
 /// first admin created if the configuration names one and there is no user yet.
-async fn build_auth(config: &ControllerConfig, store: &PgStore) -> anyhow::Result<Auth> {
+async fn build_auth(config: &ControllerConfig, store: &SharedStore) -> anyhow::Result<Auth> {
     let key = match config.auth_key().map_err(anyhow::Error::msg)? {
         Some(key) => key,
         None => {

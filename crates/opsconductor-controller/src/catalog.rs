@@ -5,7 +5,7 @@
 //!
 //! The compiled [`Library`] is swapped atomically; readers hold an `Arc` of the version
 //! they started with, so a run keeps the definitions it was planned with. Other replicas
-//! notice a change through [`PgStore::library_stamp`] on their next [`run_refresher`] pass.
+//! notice a change through [`LibraryEntryStore::library_stamp`] on their next [`run_refresher`] pass.
 
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
@@ -13,7 +13,8 @@ use std::time::Duration;
 use opsconductor_core::ValidationError;
 use opsconductor_core::error::Problems;
 use opsconductor_core::library::{FORMAT_VERSION, Library, LibraryError, SourceFile};
-use opsconductor_store::{LibraryEntry, LibraryStamp, PgStore};
+use opsconductor_store::prelude::*;
+use opsconductor_store::{LibraryEntry, LibraryStamp};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -81,7 +82,7 @@ impl LibraryCatalog {
     /// entries. Broken shipped files fail the start; a stored entry that no longer
     /// compiles (a shipped update took its id) is left out with an error in the log, so
     /// one bad entry cannot keep the controller down.
-    pub async fn load(dir: &std::path::Path, store: &PgStore) -> anyhow::Result<Self> {
+    pub async fn load(dir: &std::path::Path, store: &dyn Store) -> anyhow::Result<Self> {
         let base = Library::read_dir_sources(dir)?;
         let base_library = Library::from_sources(&base)?;
         let catalog = Self {
@@ -119,7 +120,7 @@ impl LibraryCatalog {
     }
 
     /// Recompiles from the stored entries; entries that do not compile are skipped.
-    async fn reload(&self, store: &PgStore) -> Result<(), ControllerError> {
+    async fn reload(&self, store: &dyn Store) -> Result<(), ControllerError> {
         let stamp = store.library_stamp().await?;
         let mut entries = store.library_entries().await?;
         let library = match compile(&self.inner.base, &entries) {
@@ -141,7 +142,7 @@ impl LibraryCatalog {
     }
 
     /// Recompiles when another replica changed the entries; true when it did.
-    pub async fn refresh(&self, store: &PgStore) -> Result<bool, ControllerError> {
+    pub async fn refresh(&self, store: &dyn Store) -> Result<bool, ControllerError> {
         let stamp = store.library_stamp().await?;
         let known = *self
             .inner
@@ -160,7 +161,7 @@ impl LibraryCatalog {
     /// problems come back with their field inside the entry (`params_schema.type`).
     pub async fn put_entry(
         &self,
-        store: &PgStore,
+        store: &dyn Store,
         kind: &str,
         entry: Value,
     ) -> Result<(), ControllerError> {
@@ -201,7 +202,7 @@ impl LibraryCatalog {
     /// Removes a user entry unless a job or another entry still uses it.
     pub async fn delete_entry(
         &self,
-        store: &PgStore,
+        store: &dyn Store,
         kind: &str,
         id: &str,
     ) -> Result<(), ControllerError> {
@@ -275,7 +276,7 @@ fn entry_problems(error: LibraryError, file: &str) -> ControllerError {
 /// entries.
 pub async fn run_refresher(
     catalog: LibraryCatalog,
-    store: PgStore,
+    store: SharedStore,
     interval: Duration,
     shutdown: CancellationToken,
 ) {
@@ -286,7 +287,7 @@ pub async fn run_refresher(
             () = shutdown.cancelled() => break,
             _ = ticker.tick() => {}
         }
-        match catalog.refresh(&store).await {
+        match catalog.refresh(&*store).await {
             Ok(true) => tracing::info!("user library entries changed; libraries recompiled"),
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "checking user library entries failed"),

@@ -15,7 +15,8 @@ use opsconductor_core::library::Library;
 use opsconductor_core::model::{Job, Run, RunTrigger, Schedule, Segment};
 use opsconductor_core::targets::{self, NoGroups, SegmentRouter};
 use opsconductor_proto::v1;
-use opsconductor_store::{NewChunk, NewRun, PgStore, StoreError};
+use opsconductor_store::prelude::*;
+use opsconductor_store::{NewChunk, NewRun, StoreError};
 use prost::Message as _;
 use tokio::sync::Notify;
 
@@ -218,7 +219,7 @@ pub struct ScheduledFire {
 /// wakes the relay.
 #[derive(Clone)]
 pub struct Dispatcher {
-    store: PgStore,
+    store: SharedStore,
     catalog: LibraryCatalog,
     default_segment: String,
     relay_wake: Arc<Notify>,
@@ -229,7 +230,7 @@ impl Dispatcher {
     /// A dispatcher writing to `store` and waking `relay_wake` after each run. It tells no
     /// one about new runs until given a bus with [`Dispatcher::with_events`].
     pub fn new(
-        store: PgStore,
+        store: SharedStore,
         library: Arc<Library>,
         default_segment: String,
         relay_wake: Arc<Notify>,

@@ -20,7 +20,8 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use opsconductor_core::ids::RunId;
 use opsconductor_core::model::{ResultRecord, Run};
-use opsconductor_store::{PgStore, StoreError};
+use opsconductor_store::StoreError;
+use opsconductor_store::prelude::*;
 use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 
@@ -183,7 +184,7 @@ struct Loaded {
 /// waits `interval` before the next round so that bursts coalesce.
 pub async fn run_progress_pump(
     bus: EventBus,
-    store: PgStore,
+    store: SharedStore,
     interval: Duration,
     shutdown: CancellationToken,
 ) {
@@ -223,7 +224,7 @@ where
 
 /// Loads `ids` a few at a time. A run that no longer exists is dropped; other failures are
 /// logged once per tick and retried on the next.
-async fn load_runs(store: PgStore, ids: Vec<RunId>) -> Loaded {
+async fn load_runs(store: SharedStore, ids: Vec<RunId>) -> Loaded {
     let mut outcomes = futures::stream::iter(ids)
         .map(|id| {
             let store = store.clone();

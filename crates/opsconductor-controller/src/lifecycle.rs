@@ -7,7 +7,8 @@ use std::time::Duration;
 use chrono::Utc;
 use opsconductor_core::ids::ChunkId;
 use opsconductor_queue::{DeadLetters, QueueConfig, backoff};
-use opsconductor_store::{PgStore, StoreError};
+use opsconductor_store::StoreError;
+use opsconductor_store::prelude::*;
 use tokio_util::sync::CancellationToken;
 
 use crate::events::EventBus;
@@ -15,7 +16,7 @@ use crate::events::EventBus;
 /// Drains the dead-letter queue until `shutdown`: each dead chunk's missing results are
 /// recorded as errors with the broker's reason, then the message is acked.
 pub async fn run_dead_letters(
-    store: PgStore,
+    store: SharedStore,
     queue: QueueConfig,
     events: EventBus,
     shutdown: CancellationToken,
@@ -25,7 +26,7 @@ pub async fn run_dead_letters(
         let mut handled = 0_u64;
         let outcome = tokio::select! {
             () = shutdown.cancelled() => break,
-            outcome = drain_dead_letters(&store, &queue, &events, &mut handled) => outcome,
+            outcome = drain_dead_letters(&*store, &queue, &events, &mut handled) => outcome,
         };
         // A consumer that worked for a while starts its backoff over.
         attempt = if handled > 0 {
@@ -43,7 +44,7 @@ pub async fn run_dead_letters(
 
 /// Consumes until an error; returns it. `handled` counts the letters processed.
 async fn drain_dead_letters(
-    store: &PgStore,
+    store: &dyn Store,
     queue: &QueueConfig,
     events: &EventBus,
     handled: &mut u64,
@@ -94,7 +95,7 @@ async fn drain_dead_letters(
 /// agents offline; every [`crate::settings::RETENTION_PASS`], drop result partitions older
 /// than the retention setting.
 pub async fn run_sweeper(
-    store: PgStore,
+    store: SharedStore,
     interval: Duration,
     agent_offline_after: Duration,
     events: EventBus,
@@ -109,7 +110,7 @@ pub async fn run_sweeper(
             () = shutdown.cancelled() => break,
             _ = ticker.tick() => {}
             _ = retention.tick() => {
-                match crate::settings::apply_retention(&store).await {
+                match crate::settings::apply_retention(&*store).await {
                     Ok(dropped) if !dropped.is_empty() => {
                         tracing::info!(partitions = ?dropped, "dropped results past retention");
                     }

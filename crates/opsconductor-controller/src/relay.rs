@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use opsconductor_queue::{Publisher, QueueConfig, backoff};
-use opsconductor_store::PgStore;
+use opsconductor_store::prelude::*;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -29,7 +29,7 @@ pub struct RelayConfig {
 
 /// Runs the relay until `shutdown`.
 pub async fn run(
-    store: PgStore,
+    store: SharedStore,
     queue: QueueConfig,
     config: RelayConfig,
     wake: Arc<Notify>,
@@ -38,7 +38,7 @@ pub async fn run(
     let mut publisher: Option<Publisher> = None;
     let mut failures = 0_u32;
     while !shutdown.is_cancelled() {
-        let round = relay_round(&store, &queue, &mut publisher, config.batch).await;
+        let round = relay_round(&*store, &queue, &mut publisher, config.batch).await;
         let wait = match round {
             Ok(0) => {
                 failures = 0;
@@ -69,7 +69,7 @@ pub async fn run(
 /// One round: claim up to `batch` rows, publish them with confirms, mark them published.
 /// Returns how many were published.
 async fn relay_round(
-    store: &PgStore,
+    store: &dyn Store,
     queue: &QueueConfig,
     publisher: &mut Option<Publisher>,
     batch: u32,
@@ -100,7 +100,7 @@ async fn relay_round(
 
 /// Publishes claimed rows and marks the confirmed ones published.
 async fn publish_claimed(
-    store: &PgStore,
+    store: &dyn Store,
     queue: &QueueConfig,
     publisher: &mut Option<Publisher>,
     items: &[opsconductor_store::OutboxItem],

@@ -32,7 +32,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 use opsconductor_core::ids::JobId;
 use opsconductor_core::model::{OverlapPolicy, RunTrigger};
-use opsconductor_store::{JobsFingerprint, LeaderElection, PgStore, StoreError};
+use opsconductor_store::prelude::*;
+use opsconductor_store::{JobsFingerprint, LeaderElection, StoreError};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -92,7 +93,7 @@ impl SchedulerHandle {
 /// it loses the lock or stops. On shutdown a leader lets the runs it is writing finish,
 /// records its watermark and releases the lock, so a standby takes over within a tick.
 pub async fn run(
-    store: PgStore,
+    store: SharedStore,
     dispatcher: Dispatcher,
     config: SchedulerConfig,
     handle: SchedulerHandle,
@@ -114,7 +115,8 @@ pub async fn run(
                 Ok(false) => failures = 0,
                 Ok(true) => {
                     failures = 0;
-                    match Leading::start(&mut election, &store, dispatcher.clone(), &config).await {
+                    match Leading::start(&mut *election, &*store, dispatcher.clone(), &config).await
+                    {
                         Ok(started) => {
                             tracing::info!(
                                 jobs = started.timetable.len(),
@@ -140,7 +142,7 @@ pub async fn run(
             }
             continue;
         };
-        if let Err(e) = leader.tick(&mut election, &store).await {
+        if let Err(e) = leader.tick(&mut *election, &*store).await {
             tracing::warn!(error = %e, "lost the scheduler leadership; standing by");
             handle.set_leader(false);
             if let Some(lost) = leading.take() {
@@ -149,7 +151,7 @@ pub async fn run(
         }
     }
     if let Some(leader) = leading.take() {
-        leader.finish(&mut election).await;
+        leader.finish(&mut *election).await;
     }
     handle.set_leader(false);
     election.release().await;
@@ -182,8 +184,8 @@ struct Leading {
 impl Leading {
     /// Loads the watermark and the jobs: the state of a replica that just took the lock.
     async fn start(
-        election: &mut LeaderElection,
-        store: &PgStore,
+        election: &mut dyn LeaderElection,
+        store: &dyn Store,
         dispatcher: Dispatcher,
         config: &SchedulerConfig,
     ) -> Result<Self, StoreError> {
@@ -222,8 +224,8 @@ impl Leading {
     /// changes, fire what is due. An error means the leadership is lost.
     async fn tick(
         &mut self,
-        election: &mut LeaderElection,
-        store: &PgStore,
+        election: &mut dyn LeaderElection,
+        store: &dyn Store,
     ) -> Result<(), StoreError> {
         self.reap();
         election.checkpoint(self.watermark(), LEASE_TIMEOUT).await?;
@@ -246,7 +248,7 @@ impl Leading {
     }
 
     /// Re-reads the jobs when the job table changed since the last look.
-    async fn reload(&mut self, store: &PgStore) -> Result<(), StoreError> {
+    async fn reload(&mut self, store: &dyn Store) -> Result<(), StoreError> {
         self.last_reload_check = Instant::now();
         let fingerprint = store.jobs_fingerprint().await?;
         if self.fingerprint == Some(fingerprint) {
@@ -265,7 +267,7 @@ impl Leading {
 
     /// Applies the overlap policies to `fires` (and to the fires waiting in `pending`) and
     /// dispatches what runs.
-    async fn fire(&mut self, store: &PgStore, fires: Vec<Fire>) {
+    async fn fire(&mut self, store: &dyn Store, fires: Vec<Fire>) {
         let policy = |table: &Timetable, id: JobId| {
             table.job(id).map_or(OverlapPolicy::Skip, |job| job.overlap)
         };
@@ -417,7 +419,7 @@ impl Leading {
     }
 
     /// Stopping: wait for the runs being written, record the watermark.
-    async fn finish(mut self, election: &mut LeaderElection) {
+    async fn finish(mut self, election: &mut dyn LeaderElection) {
         let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
             while let Some(done) = self.tasks.join_next().await {
                 if let Ok(Dispatched { fires }) = done {

@@ -2,7 +2,7 @@
 //! cancellations out, and just-in-time credentials.
 //!
 //! The ordering that makes results exactly-once lives here: a batch is acked only after
-//! [`PgStore::ingest_results`] committed it. If the database is down the session ends
+//! [`ResultStore::ingest_results`] committed it. If the database is down the session ends
 //! with `UNAVAILABLE` and nothing is acked, so the agent keeps the batch and sends it again
 //! on its next session; a batch that was committed but whose ack was lost comes back as
 //! duplicates, which the result key collapses.
@@ -17,7 +17,8 @@ use opsconductor_core::ids::{AgentId, ChunkId, CredentialId, RunId};
 use opsconductor_core::model::{ResultRecord, ResultStatus};
 use opsconductor_proto::convert::{parse_id, result_from_proto};
 use opsconductor_proto::v1::{self, agent_message, controller_message};
-use opsconductor_store::{AgentRecord, ChunkState, HostKeyVerdict, PgStore, StoreError};
+use opsconductor_store::prelude::*;
+use opsconductor_store::{AgentRecord, ChunkState, HostKeyVerdict, StoreError};
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -117,7 +118,7 @@ impl SessionHub {
 
 /// The gRPC service agents talk to.
 pub struct AgentServiceImpl {
-    store: PgStore,
+    store: SharedStore,
     hub: Arc<SessionHub>,
     events: EventBus,
     heartbeat_interval: Duration,
@@ -130,7 +131,7 @@ impl AgentServiceImpl {
     /// `events` about every batch it stores. Sessions end with `UNAVAILABLE` when
     /// `shutdown` fires, so agents move on to another replica and the gRPC server can stop.
     pub fn new(
-        store: PgStore,
+        store: SharedStore,
         hub: Arc<SessionHub>,
         events: EventBus,
         heartbeat_interval: Duration,
@@ -422,7 +423,7 @@ impl v1::agent_service_server::AgentService for AgentServiceImpl {
 
 /// One agent's open session.
 struct Session {
-    store: PgStore,
+    store: SharedStore,
     /// Told about each stored batch; publishing never waits.
     events: EventBus,
     agent: AgentRecord,

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use opsconductor_store::PgStore;
+use opsconductor_store::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -57,7 +57,7 @@ impl Settings {
     }
 
     /// The current settings (defaults until an admin writes them).
-    pub async fn load(store: &PgStore) -> Result<Self, ControllerError> {
+    pub async fn load(store: &dyn Store) -> Result<Self, ControllerError> {
         Ok(store
             .get_settings()
             .await?
@@ -67,8 +67,8 @@ impl Settings {
 }
 
 /// Drops result partitions older than the retention setting; returns the dropped tables.
-pub async fn apply_retention(store: &PgStore) -> Result<Vec<String>, ControllerError> {
+pub async fn apply_retention(store: &dyn Store) -> Result<Vec<String>, ControllerError> {
     let settings = Settings::load(store).await?;
     let cutoff = Utc::now() - chrono::Duration::days(i64::from(settings.results_retention_days));
-    Ok(store.drop_partitions_older_than(cutoff).await?)
+    Ok(store.drop_results_before(cutoff).await?)
 }

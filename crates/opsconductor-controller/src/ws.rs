@@ -63,7 +63,8 @@ use futures::{SinkExt as _, StreamExt as _};
 use opsconductor_core::access::Role;
 use opsconductor_core::ids::{JobId, RunId};
 use opsconductor_core::model::{ResultRecord, Run, RunStatus};
-use opsconductor_store::{PgStore, StoreError};
+use opsconductor_store::StoreError;
+use opsconductor_store::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
@@ -100,7 +101,7 @@ const MAX_REMEMBERED_RUNS: usize = 4 * MAX_SUBSCRIPTIONS;
 #[derive(Clone)]
 pub struct WsState {
     /// Snapshots on subscribe and resync.
-    pub store: PgStore,
+    pub store: SharedStore,
     /// Where progress and results come from.
     pub events: EventBus,
     /// Closes every connection (code 1001) when the controller stops, since the HTTP
@@ -125,12 +126,9 @@ pub const TOKEN_SUBPROTOCOL_PREFIX: &str = "bearer.";
 
 /// The bearer token of an upgrade request: the `Authorization` header, or a
 /// `bearer.<token>` entry of `Sec-WebSocket-Protocol`.
-fn bearer_token(headers: &HeaderMap) -> Option<String> {
+fn upgrade_token(headers: &HeaderMap) -> Option<String> {
     if let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        return value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .map(|t| t.trim().to_owned());
+        return crate::auth::bearer_token(value).map(str::to_owned);
     }
     headers
         .get_all(SEC_WEBSOCKET_PROTOCOL)
@@ -147,17 +145,17 @@ async fn upgrade(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     // Checked before the upgrade, so a refused client gets a problem document.
-    let token = bearer_token(&headers);
-    let principal = match token.as_deref() {
-        Some(token) => state.auth.authenticate_token(token).await,
-        None => state.auth.authenticate(None).await,
+    let Some(token) = upgrade_token(&headers) else {
+        return ControllerError::Unauthorized(
+            "no credentials: send Authorization: Bearer <token>, or the subprotocol \
+             bearer.<token> beside opsconductor.v1"
+                .to_owned(),
+        )
+        .into_response();
     };
-    let (principal, token) = match (principal, token) {
-        (Ok(p), Some(t)) => (p, t),
-        (Err(e), _) => return e.into_response(),
-        (Ok(_), None) => {
-            return ControllerError::Unauthorized("no token".to_owned()).into_response();
-        }
+    let principal = match state.auth.authenticate_token(&token).await {
+        Ok(principal) => principal,
+        Err(e) => return e.into_response(),
     };
     if let Err(e) = principal.require(Role::Viewer) {
         return e.into_response();
@@ -441,7 +439,7 @@ impl Seen {
 
 /// One connection's subscriptions and limits.
 struct Connection {
-    store: PgStore,
+    store: SharedStore,
     runs: HashSet<RunId>,
     jobs: HashSet<JobId>,
     seen: HashMap<RunId, Seen>,
@@ -452,7 +450,7 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(store: PgStore) -> Self {
+    fn new(store: SharedStore) -> Self {
         Self {
             store,
             runs: HashSet::new(),

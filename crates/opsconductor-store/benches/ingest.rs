@@ -13,6 +13,7 @@
 
 #![expect(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 
+use opsconductor_store::prelude::*;
 use std::error::Error;
 use std::fmt::Write as _;
 use std::sync::Arc;

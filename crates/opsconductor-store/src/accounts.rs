@@ -6,6 +6,7 @@
 //! enabled admin cannot be removed, a disabled user or a new password ends every session —
 //! are kept here, each in one transaction.
 
+use async_trait::async_trait;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -184,7 +185,7 @@ pub struct NewApiToken {
 }
 
 #[derive(sqlx::FromRow)]
-struct UserRow {
+pub(crate) struct UserRow {
     id: Uuid,
     username: String,
     display_name: String,
@@ -224,6 +225,7 @@ macro_rules! user_columns {
         )
     };
 }
+pub(crate) use user_columns;
 
 impl TryFrom<UserRow> for UserRecord {
     type Error = StoreError;
@@ -249,7 +251,7 @@ fn parse_role(text: &str) -> Result<Role, StoreError> {
 }
 
 #[derive(sqlx::FromRow)]
-struct TokenRow {
+pub(crate) struct TokenRow {
     id: Uuid,
     user_id: Uuid,
     username: String,
@@ -268,6 +270,7 @@ macro_rules! token_columns {
          t.last_used_at, t.revoked_at"
     };
 }
+pub(crate) use token_columns;
 
 impl TryFrom<TokenRow> for ApiTokenRecord {
     type Error = StoreError;
@@ -289,17 +292,129 @@ impl TryFrom<TokenRow> for ApiTokenRecord {
 }
 
 /// A name clash on users or tokens, said in words.
-fn clash(error: StoreError, what: String) -> StoreError {
+pub(crate) fn clash(error: StoreError, what: String) -> StoreError {
     match error {
         StoreError::AlreadyExists { .. } => StoreError::AlreadyExists { what },
         other => other,
     }
 }
 
-impl PgStore {
+/// Users, login sessions with rotating refresh tokens, API tokens and failed logins. Only hashes are stored: never a password or a token.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
     /// Creates a user at version 1. A name in use (in any case) is
     /// [`StoreError::AlreadyExists`].
-    pub async fn create_user(
+    async fn create_user(
+        &self,
+        id: UserId,
+        username: &str,
+        display_name: &str,
+        role: Role,
+        password_hash: &str,
+    ) -> Result<UserRecord, StoreError>;
+
+    /// How many users exist (zero before the first admin is bootstrapped).
+    async fn count_users(&self) -> Result<i64, StoreError>;
+
+    /// Every user, by name.
+    async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError>;
+
+    /// One user.
+    async fn get_user(&self, id: UserId) -> Result<UserRecord, StoreError>;
+
+    /// A user by login name (any case) with their password hash, for checking a login.
+    async fn user_for_login(
+        &self,
+        username: &str,
+    ) -> Result<Option<(UserRecord, String)>, StoreError>;
+
+    /// A user's password hash, for checking the current password before a change.
+    async fn password_hash(&self, id: UserId) -> Result<String, StoreError>;
+
+    /// Changes a user; `expected_version` makes the change conditional. A new password
+    /// or disabling ends every session of the user; demoting or disabling the last enabled
+    /// admin is refused ([`StoreError::Conflict`]).
+    async fn update_user(
+        &self,
+        id: UserId,
+        expected_version: Option<i64>,
+        change: &UserChange,
+    ) -> Result<UserUpdate, StoreError>;
+
+    /// Deletes a user with their sessions and API tokens; the last enabled admin stays.
+    async fn delete_user(&self, id: UserId) -> Result<UserRecord, StoreError>;
+
+    /// Starts a session with its first refresh token and notes the login time.
+    async fn create_session(&self, session: &NewSession) -> Result<(), StoreError>;
+
+    /// Replaces the refresh token `old_hash` by `new_hash`. A token presented a second
+    /// time revokes its whole session ([`RefreshOutcome::Reused`]): one of the two
+    /// presenters is not the user.
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &[u8],
+        new_hash: &[u8],
+        new_expires_at: DateTime<Utc>,
+    ) -> Result<RefreshOutcome, StoreError>;
+
+    /// The session and its user if the session is neither revoked nor expired and the user
+    /// is enabled; `None` otherwise.
+    async fn active_session(&self, id: SessionId) -> Result<Option<ActiveSession>, StoreError>;
+
+    /// The sessions of `user` that are still active, newest first.
+    async fn list_sessions(&self, user: UserId) -> Result<Vec<SessionRecord>, StoreError>;
+
+    /// Ends a session of `user` (logout). False if there was no such active session.
+    async fn revoke_session(
+        &self,
+        id: SessionId,
+        user: UserId,
+        reason: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Creates an API token. A name the owner already uses is
+    /// [`StoreError::AlreadyExists`].
+    async fn create_api_token(&self, token: &NewApiToken) -> Result<ApiTokenRecord, StoreError>;
+
+    /// API tokens, newest first: `user`'s, or everyone's for `None`.
+    async fn list_api_tokens(
+        &self,
+        user: Option<UserId>,
+    ) -> Result<Vec<ApiTokenRecord>, StoreError>;
+
+    /// One API token's metadata.
+    async fn get_api_token(&self, id: ApiTokenId) -> Result<ApiTokenRecord, StoreError>;
+
+    /// Revokes an API token (revoking a revoked one changes nothing).
+    async fn revoke_api_token(&self, id: ApiTokenId) -> Result<ApiTokenRecord, StoreError>;
+
+    /// The token with hash `token_hash` and its owner, if the token is neither revoked nor
+    /// expired and the owner is enabled. Notes the use (to the minute).
+    async fn active_api_token(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<(ApiTokenRecord, UserRecord)>, StoreError>;
+
+    /// Records a failed login under each of `keys` and forgets failures older than
+    /// `keep`.
+    async fn record_login_failure(&self, keys: &[String], keep: Duration)
+    -> Result<(), StoreError>;
+
+    /// Failed logins of each of `keys` in the last `window`, with the oldest of them
+    /// (which says when the count drops): one entry per key that has any.
+    async fn login_failures(
+        &self,
+        keys: &[String],
+        window: Duration,
+    ) -> Result<Vec<(String, i64, DateTime<Utc>)>, StoreError>;
+
+    /// Forgets the failed logins of `key` (an account, after a successful login).
+    async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+impl AccountStore for PgStore {
+    async fn create_user(
         &self,
         id: UserId,
         username: &str,
@@ -324,16 +439,14 @@ impl PgStore {
         row.try_into()
     }
 
-    /// How many users exist (zero before the first admin is bootstrapped).
-    pub async fn count_users(&self) -> Result<i64, StoreError> {
+    async fn count_users(&self) -> Result<i64, StoreError> {
         sqlx::query_scalar("SELECT count(*) FROM users")
             .fetch_one(&self.pool)
             .await
             .map_err(db)
     }
 
-    /// Every user, by name.
-    pub async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
+    async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
         let rows: Vec<UserRow> = sqlx::query_as(concat!(
             "SELECT ",
             user_columns!("u"),
@@ -345,8 +458,7 @@ impl PgStore {
         rows.into_iter().map(UserRecord::try_from).collect()
     }
 
-    /// One user.
-    pub async fn get_user(&self, id: UserId) -> Result<UserRecord, StoreError> {
+    async fn get_user(&self, id: UserId) -> Result<UserRecord, StoreError> {
         let row: Option<UserRow> = sqlx::query_as(concat!(
             "SELECT ",
             user_columns!("u"),
@@ -360,8 +472,7 @@ impl PgStore {
             .try_into()
     }
 
-    /// A user by login name (any case) with their password hash, for checking a login.
-    pub async fn user_for_login(
+    async fn user_for_login(
         &self,
         username: &str,
     ) -> Result<Option<(UserRecord, String)>, StoreError> {
@@ -384,8 +495,7 @@ impl PgStore {
             .transpose()
     }
 
-    /// A user's password hash, for checking the current password before a change.
-    pub async fn password_hash(&self, id: UserId) -> Result<String, StoreError> {
+    async fn password_hash(&self, id: UserId) -> Result<String, StoreError> {
         sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
             .bind(id.as_uuid())
             .fetch_optional(&self.pool)
@@ -394,10 +504,7 @@ impl PgStore {
             .ok_or_else(|| StoreError::not_found(format!("user {id}")))
     }
 
-    /// Changes a user; `expected_version` makes the change conditional. A new password
-    /// or disabling ends every session of the user; demoting or disabling the last enabled
-    /// admin is refused ([`StoreError::Conflict`]).
-    pub async fn update_user(
+    async fn update_user(
         &self,
         id: UserId,
         expected_version: Option<i64>,
@@ -465,8 +572,7 @@ impl PgStore {
         })
     }
 
-    /// Deletes a user with their sessions and API tokens; the last enabled admin stays.
-    pub async fn delete_user(&self, id: UserId) -> Result<UserRecord, StoreError> {
+    async fn delete_user(&self, id: UserId) -> Result<UserRecord, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         lock_admins(&mut tx).await?;
         let user: UserRecord = sqlx::query_as::<_, UserRow>(concat!(
@@ -492,8 +598,7 @@ impl PgStore {
         Ok(user)
     }
 
-    /// Starts a session with its first refresh token and notes the login time.
-    pub async fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
+    async fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         sqlx::query(
             "INSERT INTO auth_sessions (id, user_id, expires_at, address, user_agent)
@@ -524,10 +629,7 @@ impl PgStore {
         tx.commit().await.map_err(db)
     }
 
-    /// Replaces the refresh token `old_hash` by `new_hash`. A token presented a second
-    /// time revokes its whole session ([`RefreshOutcome::Reused`]): one of the two
-    /// presenters is not the user.
-    pub async fn rotate_refresh_token(
+    async fn rotate_refresh_token(
         &self,
         old_hash: &[u8],
         new_hash: &[u8],
@@ -597,15 +699,12 @@ impl PgStore {
         })
     }
 
-    /// The session and its user if the session is neither revoked nor expired and the user
-    /// is enabled; `None` otherwise.
-    pub async fn active_session(&self, id: SessionId) -> Result<Option<ActiveSession>, StoreError> {
+    async fn active_session(&self, id: SessionId) -> Result<Option<ActiveSession>, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(db)?;
         active_session(&mut conn, *id.as_uuid()).await
     }
 
-    /// The sessions of `user` that are still active, newest first.
-    pub async fn list_sessions(&self, user: UserId) -> Result<Vec<SessionRecord>, StoreError> {
+    async fn list_sessions(&self, user: UserId) -> Result<Vec<SessionRecord>, StoreError> {
         #[derive(sqlx::FromRow)]
         struct Row {
             id: Uuid,
@@ -640,8 +739,7 @@ impl PgStore {
             .collect())
     }
 
-    /// Ends a session of `user` (logout). False if there was no such active session.
-    pub async fn revoke_session(
+    async fn revoke_session(
         &self,
         id: SessionId,
         user: UserId,
@@ -660,12 +758,7 @@ impl PgStore {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Creates an API token. A name the owner already uses is
-    /// [`StoreError::AlreadyExists`].
-    pub async fn create_api_token(
-        &self,
-        token: &NewApiToken,
-    ) -> Result<ApiTokenRecord, StoreError> {
+    async fn create_api_token(&self, token: &NewApiToken) -> Result<ApiTokenRecord, StoreError> {
         sqlx::query(
             "INSERT INTO api_tokens (id, user_id, name, role, token_hash, prefix, expires_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -684,8 +777,7 @@ impl PgStore {
         self.get_api_token(token.id).await
     }
 
-    /// API tokens, newest first: `user`'s, or everyone's for `None`.
-    pub async fn list_api_tokens(
+    async fn list_api_tokens(
         &self,
         user: Option<UserId>,
     ) -> Result<Vec<ApiTokenRecord>, StoreError> {
@@ -703,8 +795,7 @@ impl PgStore {
         rows.into_iter().map(ApiTokenRecord::try_from).collect()
     }
 
-    /// One API token's metadata.
-    pub async fn get_api_token(&self, id: ApiTokenId) -> Result<ApiTokenRecord, StoreError> {
+    async fn get_api_token(&self, id: ApiTokenId) -> Result<ApiTokenRecord, StoreError> {
         let row: Option<TokenRow> = sqlx::query_as(concat!(
             "SELECT ",
             token_columns!(),
@@ -718,8 +809,7 @@ impl PgStore {
             .try_into()
     }
 
-    /// Revokes an API token (revoking a revoked one changes nothing).
-    pub async fn revoke_api_token(&self, id: ApiTokenId) -> Result<ApiTokenRecord, StoreError> {
+    async fn revoke_api_token(&self, id: ApiTokenId) -> Result<ApiTokenRecord, StoreError> {
         sqlx::query("UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1")
             .bind(id.as_uuid())
             .execute(&self.pool)
@@ -728,9 +818,7 @@ impl PgStore {
         self.get_api_token(id).await
     }
 
-    /// The token with hash `token_hash` and its owner, if the token is neither revoked nor
-    /// expired and the owner is enabled. Notes the use (to the minute).
-    pub async fn active_api_token(
+    async fn active_api_token(
         &self,
         token_hash: &[u8],
     ) -> Result<Option<(ApiTokenRecord, UserRecord)>, StoreError> {
@@ -763,9 +851,7 @@ impl PgStore {
         Ok(Some((token, user)))
     }
 
-    /// Records a failed login under each of `keys` and forgets failures older than
-    /// `keep`.
-    pub async fn record_login_failure(
+    async fn record_login_failure(
         &self,
         keys: &[String],
         keep: Duration,
@@ -784,9 +870,7 @@ impl PgStore {
         Ok(())
     }
 
-    /// Failed logins of each of `keys` in the last `window`, with the oldest of them
-    /// (which says when the count drops): one entry per key that has any.
-    pub async fn login_failures(
+    async fn login_failures(
         &self,
         keys: &[String],
         window: Duration,
@@ -805,8 +889,7 @@ impl PgStore {
         .map_err(db)
     }
 
-    /// Forgets the failed logins of `key` (an account, after a successful login).
-    pub async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
+    async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM login_failures WHERE key = $1")
             .bind(key)
             .execute(&self.pool)

@@ -4,6 +4,7 @@
 //! A plain hash (not argon2) is enough because they are random, not chosen by people:
 //! there is no dictionary to try.
 
+use async_trait::async_trait;
 use std::fmt;
 use std::time::Duration;
 
@@ -18,9 +19,9 @@ use crate::PgStore;
 use crate::error::{StoreError, db};
 
 /// Why a token was refused, worded so a caller learns nothing about which check failed.
-const TOKEN_REFUSED: &str = "enrollment token is unknown, expired or already used";
+pub(crate) const TOKEN_REFUSED: &str = "enrollment token is unknown, expired or already used";
 /// Why an agent credential was refused, equally uninformative.
-const SECRET_REFUSED: &str = "unknown agent or wrong secret";
+pub(crate) const SECRET_REFUSED: &str = "unknown agent or wrong secret";
 
 /// What a successful registration hands the agent, once.
 #[derive(Clone, PartialEq, Eq)]
@@ -69,17 +70,17 @@ pub struct AgentRecord {
 }
 
 #[derive(sqlx::FromRow)]
-struct AgentRow {
-    id: Uuid,
-    name: String,
-    segment: String,
-    version: String,
-    capabilities: Vec<String>,
-    registered_at: DateTime<Utc>,
-    last_seen_at: Option<DateTime<Utc>>,
-    online: bool,
-    heartbeat: Option<Json<serde_json::Value>>,
-    revoked_at: Option<DateTime<Utc>>,
+pub(crate) struct AgentRow {
+    pub(crate) id: Uuid,
+    pub(crate) name: String,
+    pub(crate) segment: String,
+    pub(crate) version: String,
+    pub(crate) capabilities: Vec<String>,
+    pub(crate) registered_at: DateTime<Utc>,
+    pub(crate) last_seen_at: Option<DateTime<Utc>>,
+    pub(crate) online: bool,
+    pub(crate) heartbeat: Option<Json<serde_json::Value>>,
+    pub(crate) revoked_at: Option<DateTime<Utc>>,
 }
 
 impl From<AgentRow> for AgentRecord {
@@ -106,21 +107,72 @@ macro_rules! agent_columns {
          revoked_at"
     };
 }
+pub(crate) use agent_columns;
 
 /// 32 random bytes from the thread-local CSPRNG, hex-encoded.
-fn random_secret() -> String {
+pub(crate) fn random_secret() -> String {
     hex::encode(rand::random::<[u8; 32]>())
 }
 
-fn sha256(text: &str) -> Vec<u8> {
+pub(crate) fn sha256(text: &str) -> Vec<u8> {
     Sha256::digest(text.as_bytes()).to_vec()
 }
 
-impl PgStore {
+/// Enrollment tokens, agent registration and authentication, heartbeats and liveness.
+#[async_trait]
+pub trait AgentStore: Send + Sync {
     /// Creates a one-time enrollment token for `segment`, valid for `ttl`. Returns the
     /// token; only its hash is stored. Fails with [`StoreError::NotFound`] when the segment
     /// does not exist.
-    pub async fn create_enrollment_token(
+    async fn create_enrollment_token(
+        &self,
+        segment: &str,
+        ttl: Duration,
+    ) -> Result<String, StoreError>;
+
+    /// Exchanges an enrollment token for a permanent agent identity, in one statement: the
+    /// token must exist, be unexpired and unused, and is marked used by the new agent. A
+    /// second use, even concurrent, fails with [`StoreError::Unauthorized`].
+    async fn register_agent(
+        &self,
+        token: &str,
+        name: &str,
+        version: &str,
+        capabilities: &[String],
+    ) -> Result<RegisteredAgent, StoreError>;
+
+    /// Checks an agent's secret (comparing hashes in constant time) and returns the agent.
+    /// An unknown agent and a wrong secret are the same [`StoreError::Unauthorized`].
+    async fn authenticate_agent(
+        &self,
+        agent_id: AgentId,
+        secret: &str,
+    ) -> Result<AgentRecord, StoreError>;
+
+    /// Revokes an agent: its secret stops working at once for new calls, and every
+    /// controller ends its session at its next heartbeat. Revoking twice keeps the first
+    /// time.
+    async fn revoke_agent(&self, agent_id: AgentId) -> Result<AgentRecord, StoreError>;
+
+    /// Records a heartbeat: the agent is online, seen now, and `heartbeat` is its latest
+    /// self-report.
+    async fn record_heartbeat(
+        &self,
+        agent_id: AgentId,
+        heartbeat: &serde_json::Value,
+    ) -> Result<(), StoreError>;
+
+    /// Marks offline every online agent not seen for `stale_after` (by the database
+    /// clock, which also stamped the heartbeats). Returns how many it marked.
+    async fn mark_agents_offline(&self, stale_after: Duration) -> Result<u64, StoreError>;
+
+    /// Every enrolled agent, by segment then name.
+    async fn list_agents(&self) -> Result<Vec<AgentRecord>, StoreError>;
+}
+
+#[async_trait]
+impl AgentStore for PgStore {
+    async fn create_enrollment_token(
         &self,
         segment: &str,
         ttl: Duration,
@@ -142,10 +194,7 @@ impl PgStore {
         Ok(token)
     }
 
-    /// Exchanges an enrollment token for a permanent agent identity, in one statement: the
-    /// token must exist, be unexpired and unused, and is marked used by the new agent. A
-    /// second use, even concurrent, fails with [`StoreError::Unauthorized`].
-    pub async fn register_agent(
+    async fn register_agent(
         &self,
         token: &str,
         name: &str,
@@ -183,9 +232,7 @@ impl PgStore {
         })
     }
 
-    /// Checks an agent's secret (comparing hashes in constant time) and returns the agent.
-    /// An unknown agent and a wrong secret are the same [`StoreError::Unauthorized`].
-    pub async fn authenticate_agent(
+    async fn authenticate_agent(
         &self,
         agent_id: AgentId,
         secret: &str,
@@ -218,10 +265,7 @@ impl PgStore {
         Ok(agent.into())
     }
 
-    /// Revokes an agent: its secret stops working at once for new calls, and every
-    /// controller ends its session at its next heartbeat. Revoking twice keeps the first
-    /// time.
-    pub async fn revoke_agent(&self, agent_id: AgentId) -> Result<AgentRecord, StoreError> {
+    async fn revoke_agent(&self, agent_id: AgentId) -> Result<AgentRecord, StoreError> {
         let row: Option<AgentRow> = sqlx::query_as(concat!(
             "UPDATE agents SET revoked_at = coalesce(revoked_at, now()), online = false
              WHERE id = $1 RETURNING ",
@@ -235,9 +279,7 @@ impl PgStore {
             .ok_or_else(|| StoreError::not_found(format!("agent {agent_id}")))
     }
 
-    /// Records a heartbeat: the agent is online, seen now, and `heartbeat` is its latest
-    /// self-report.
-    pub async fn record_heartbeat(
+    async fn record_heartbeat(
         &self,
         agent_id: AgentId,
         heartbeat: &serde_json::Value,
@@ -259,9 +301,7 @@ impl PgStore {
         Ok(())
     }
 
-    /// Marks offline every online agent not seen for `stale_after` (by the database
-    /// clock, which also stamped the heartbeats). Returns how many it marked.
-    pub async fn mark_agents_offline(&self, stale_after: Duration) -> Result<u64, StoreError> {
+    async fn mark_agents_offline(&self, stale_after: Duration) -> Result<u64, StoreError> {
         let updated = sqlx::query(
             "UPDATE agents SET online = false
              WHERE online
@@ -275,8 +315,7 @@ impl PgStore {
         Ok(updated.rows_affected())
     }
 
-    /// Every enrolled agent, by segment then name.
-    pub async fn list_agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
+    async fn list_agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
         let rows: Vec<AgentRow> = sqlx::query_as(concat!(
             "SELECT ",
             agent_columns!(),

@@ -1,6 +1,7 @@
 //! The audit log: who changed what and when, append-only, read back newest first with a
 //! keyset cursor. Summaries are written by the controller, which keeps secrets out.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
@@ -76,9 +77,23 @@ pub struct AuditFilter {
     pub before_id: Option<i64>,
 }
 
-impl PgStore {
+/// The audit log: who changed what, and when.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
     /// Appends an entry.
-    pub async fn record_audit(&self, entry: &NewAuditEntry) -> Result<(), StoreError> {
+    async fn record_audit(&self, entry: &NewAuditEntry) -> Result<(), StoreError>;
+
+    /// Up to `limit` entries matching `filter`, newest first.
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
+#[async_trait]
+impl AuditStore for PgStore {
+    async fn record_audit(&self, entry: &NewAuditEntry) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO audit_log (actor_kind, actor_id, actor_name, action, target_kind,
                                     target_id, summary, address)
@@ -98,8 +113,7 @@ impl PgStore {
         Ok(())
     }
 
-    /// Up to `limit` entries matching `filter`, newest first.
-    pub async fn list_audit(
+    async fn list_audit(
         &self,
         filter: &AuditFilter,
         limit: i64,

@@ -5,6 +5,7 @@
 //! `cancelled` (its run was cancelled or expired before an agent took it). Transitions out
 //! of `done`, `dead` and `cancelled` never happen, so late or repeated events are no-ops.
 
+use async_trait::async_trait;
 use std::fmt;
 use std::time::Duration;
 
@@ -121,19 +122,19 @@ pub struct OutboxItem {
 }
 
 #[derive(sqlx::FromRow)]
-struct ChunkRow {
-    id: Uuid,
-    run_id: Uuid,
-    segment: String,
-    seq: i32,
-    targets: Vec<String>,
-    action_count: i32,
-    state: String,
-    attempts: i32,
-    agent_id: Option<Uuid>,
-    published_at: Option<DateTime<Utc>>,
-    finished_at: Option<DateTime<Utc>>,
-    dead_reason: Option<String>,
+pub(crate) struct ChunkRow {
+    pub(crate) id: Uuid,
+    pub(crate) run_id: Uuid,
+    pub(crate) segment: String,
+    pub(crate) seq: i32,
+    pub(crate) targets: Vec<String>,
+    pub(crate) action_count: i32,
+    pub(crate) state: String,
+    pub(crate) attempts: i32,
+    pub(crate) agent_id: Option<Uuid>,
+    pub(crate) published_at: Option<DateTime<Utc>>,
+    pub(crate) finished_at: Option<DateTime<Utc>>,
+    pub(crate) dead_reason: Option<String>,
 }
 
 impl TryFrom<ChunkRow> for ChunkRecord {
@@ -158,12 +159,58 @@ impl TryFrom<ChunkRow> for ChunkRecord {
     }
 }
 
-impl PgStore {
+/// The outbox relay's claim / publish cycle and the life cycle of a run's chunks.
+#[async_trait]
+pub trait ChunkStore: Send + Sync {
     /// Claims up to `limit` outbox rows, oldest first, for `lease`. A claimed row is not
     /// handed to another relay (another controller) until the lease runs out, so a relay
     /// that dies between claim and [`PgStore::mark_published`] delays its chunks by one
     /// lease instead of losing them.
-    pub async fn claim_outbox(
+    async fn claim_outbox(
+        &self,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<OutboxItem>, StoreError>;
+
+    /// Records broker confirms: deletes the outbox rows and marks their chunks published
+    /// (a chunk an agent already started stays running).
+    async fn mark_published(&self, outbox_ids: &[i64]) -> Result<(), StoreError>;
+
+    /// An agent started a chunk (`delivery_count` > 1 on a redelivery): the chunk runs on
+    /// that agent and a queued run becomes running. The chunk's outbox row, if the relay
+    /// has not removed it yet, goes too: the agent having the chunk proves it was
+    /// published, and republishing it would only make a duplicate. A chunk that already
+    /// ended is left alone.
+    async fn chunk_started(
+        &self,
+        chunk_id: ChunkId,
+        agent_id: AgentId,
+        delivery_count: u32,
+    ) -> Result<(), StoreError>;
+
+    /// The agent finished a chunk and every result of it was acknowledged.
+    async fn chunk_finished(&self, chunk_id: ChunkId) -> Result<(), StoreError>;
+
+    /// Dead-letters a chunk (it failed on every delivery): the chunk ends `dead` with
+    /// `reason`, and every (target, action) of it without a result is recorded as an
+    /// `error` `"chunk dead-lettered: <reason>"` — counted, so the run can complete. Returns
+    /// how many results were filled in. Repeating it changes nothing more.
+    async fn dead_letter_chunk(&self, chunk_id: ChunkId, reason: &str) -> Result<u64, StoreError>;
+
+    /// One chunk, for checking what an agent reports against it.
+    async fn get_chunk(&self, chunk_id: ChunkId) -> Result<ChunkRecord, StoreError>;
+
+    /// Hands claimed outbox rows back at once (the relay failed to publish them), instead
+    /// of leaving them leased until the lease runs out.
+    async fn release_claims(&self, outbox_ids: &[i64]) -> Result<(), StoreError>;
+
+    /// The chunks of a run, by sequence number.
+    async fn chunks_for_run(&self, run_id: RunId) -> Result<Vec<ChunkRecord>, StoreError>;
+}
+
+#[async_trait]
+impl ChunkStore for PgStore {
+    async fn claim_outbox(
         &self,
         limit: u32,
         lease: Duration,
@@ -201,9 +248,7 @@ impl PgStore {
             .collect())
     }
 
-    /// Records broker confirms: deletes the outbox rows and marks their chunks published
-    /// (a chunk an agent already started stays running).
-    pub async fn mark_published(&self, outbox_ids: &[i64]) -> Result<(), StoreError> {
+    async fn mark_published(&self, outbox_ids: &[i64]) -> Result<(), StoreError> {
         if outbox_ids.is_empty() {
             return Ok(());
         }
@@ -219,12 +264,7 @@ impl PgStore {
         Ok(())
     }
 
-    /// An agent started a chunk (`delivery_count` > 1 on a redelivery): the chunk runs on
-    /// that agent and a queued run becomes running. The chunk's outbox row, if the relay
-    /// has not removed it yet, goes too: the agent having the chunk proves it was
-    /// published, and republishing it would only make a duplicate. A chunk that already
-    /// ended is left alone.
-    pub async fn chunk_started(
+    async fn chunk_started(
         &self,
         chunk_id: ChunkId,
         agent_id: AgentId,
@@ -271,8 +311,7 @@ impl PgStore {
         .await
     }
 
-    /// The agent finished a chunk and every result of it was acknowledged.
-    pub async fn chunk_finished(&self, chunk_id: ChunkId) -> Result<(), StoreError> {
+    async fn chunk_finished(&self, chunk_id: ChunkId) -> Result<(), StoreError> {
         let known: Option<bool> = sqlx::query_scalar(
             "WITH done AS (
                  UPDATE chunks SET state = 'done', finished_at = now()
@@ -292,15 +331,7 @@ impl PgStore {
         }
     }
 
-    /// Dead-letters a chunk (it failed on every delivery): the chunk ends `dead` with
-    /// `reason`, and every (target, action) of it without a result is recorded as an
-    /// `error` `"chunk dead-lettered: <reason>"` — counted, so the run can complete. Returns
-    /// how many results were filled in. Repeating it changes nothing more.
-    pub async fn dead_letter_chunk(
-        &self,
-        chunk_id: ChunkId,
-        reason: &str,
-    ) -> Result<u64, StoreError> {
+    async fn dead_letter_chunk(&self, chunk_id: ChunkId, reason: &str) -> Result<u64, StoreError> {
         let result_reason = format!("chunk dead-lettered: {reason}");
         let result_reason = result_reason.as_str();
         self.retrying(move || async move {
@@ -342,8 +373,7 @@ impl PgStore {
         .map(|filled| u64::try_from(filled).unwrap_or_default())
     }
 
-    /// One chunk, for checking what an agent reports against it.
-    pub async fn get_chunk(&self, chunk_id: ChunkId) -> Result<ChunkRecord, StoreError> {
+    async fn get_chunk(&self, chunk_id: ChunkId) -> Result<ChunkRecord, StoreError> {
         let row: Option<ChunkRow> = sqlx::query_as(
             "SELECT id, run_id, segment, seq, targets, action_count, state, attempts, agent_id,
                     published_at, finished_at, dead_reason
@@ -359,9 +389,7 @@ impl PgStore {
         .and_then(ChunkRecord::try_from)
     }
 
-    /// Hands claimed outbox rows back at once (the relay failed to publish them), instead
-    /// of leaving them leased until the lease runs out.
-    pub async fn release_claims(&self, outbox_ids: &[i64]) -> Result<(), StoreError> {
+    async fn release_claims(&self, outbox_ids: &[i64]) -> Result<(), StoreError> {
         if outbox_ids.is_empty() {
             return Ok(());
         }
@@ -373,8 +401,7 @@ impl PgStore {
         Ok(())
     }
 
-    /// The chunks of a run, by sequence number.
-    pub async fn chunks_for_run(&self, run_id: RunId) -> Result<Vec<ChunkRecord>, StoreError> {
+    async fn chunks_for_run(&self, run_id: RunId) -> Result<Vec<ChunkRecord>, StoreError> {
         let rows: Vec<ChunkRow> = sqlx::query_as(
             "SELECT id, run_id, segment, seq, targets, action_count, state, attempts, agent_id,
                     published_at, finished_at, dead_reason

@@ -2,6 +2,7 @@
 //! sealed it. The store never sees a key or a plaintext; it keeps what it is given and
 //! answers which jobs reference a credential (a referenced credential cannot be deleted).
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use opsconductor_core::credential::CredentialKind;
 use opsconductor_core::ids::CredentialId;
@@ -80,7 +81,7 @@ pub struct CredentialChange {
 }
 
 #[derive(sqlx::FromRow)]
-struct MetaRow {
+pub(crate) struct MetaRow {
     id: Uuid,
     name: String,
     kind: String,
@@ -97,6 +98,7 @@ macro_rules! meta_columns {
         "id, name, kind, description, version, created_at, updated_at, secret_updated_at"
     };
 }
+pub(crate) use meta_columns;
 
 /// A job whose spec has an action with `"credential": $1`.
 macro_rules! uses_credential {
@@ -125,10 +127,60 @@ impl TryFrom<MetaRow> for CredentialMeta {
     }
 }
 
-impl PgStore {
+/// The credential vault's rows: secrets only as the controller sealed them, and which jobs use each.
+#[async_trait]
+pub trait CredentialStore: Send + Sync {
     /// Stores a credential at version 1 under `id` (the controller chose it: the id is
     /// sealed into the secret). A name in use is [`StoreError::AlreadyExists`].
-    pub async fn create_credential(
+    async fn create_credential(
+        &self,
+        id: CredentialId,
+        name: &str,
+        kind: CredentialKind,
+        description: &str,
+        secret: &SealedSecret,
+    ) -> Result<CredentialMeta, StoreError>;
+
+    /// Every credential's metadata, by name.
+    async fn list_credentials(&self) -> Result<Vec<CredentialMeta>, StoreError>;
+
+    /// One credential's metadata.
+    async fn get_credential(&self, id: CredentialId) -> Result<CredentialMeta, StoreError>;
+
+    /// Metadata of the credentials among `ids` that exist (for validating references).
+    async fn credentials_by_id(
+        &self,
+        ids: &[CredentialId],
+    ) -> Result<Vec<CredentialMeta>, StoreError>;
+
+    /// A credential with its sealed secret, for handing it to an agent.
+    async fn sealed_credential(
+        &self,
+        id: CredentialId,
+    ) -> Result<(CredentialMeta, SealedSecret), StoreError>;
+
+    /// Applies `change` if the credential is still at `expected_version` (`None` skips
+    /// the check) and bumps the version.
+    async fn update_credential(
+        &self,
+        id: CredentialId,
+        expected_version: Option<i64>,
+        change: &CredentialChange,
+    ) -> Result<CredentialMeta, StoreError>;
+
+    /// Deletes a credential if it is still at `expected_version` (`None` skips the
+    /// check) and no job references it, in one statement; what stopped it is found out
+    /// only when something did.
+    async fn delete_credential(
+        &self,
+        id: CredentialId,
+        expected_version: Option<i64>,
+    ) -> Result<CredentialDeletion, StoreError>;
+}
+
+#[async_trait]
+impl CredentialStore for PgStore {
+    async fn create_credential(
         &self,
         id: CredentialId,
         name: &str,
@@ -156,8 +208,7 @@ impl PgStore {
         row.try_into()
     }
 
-    /// Every credential's metadata, by name.
-    pub async fn list_credentials(&self) -> Result<Vec<CredentialMeta>, StoreError> {
+    async fn list_credentials(&self) -> Result<Vec<CredentialMeta>, StoreError> {
         let rows: Vec<MetaRow> = sqlx::query_as(concat!(
             "SELECT ",
             meta_columns!(),
@@ -169,8 +220,7 @@ impl PgStore {
         rows.into_iter().map(CredentialMeta::try_from).collect()
     }
 
-    /// One credential's metadata.
-    pub async fn get_credential(&self, id: CredentialId) -> Result<CredentialMeta, StoreError> {
+    async fn get_credential(&self, id: CredentialId) -> Result<CredentialMeta, StoreError> {
         let row: Option<MetaRow> = sqlx::query_as(concat!(
             "SELECT ",
             meta_columns!(),
@@ -184,8 +234,7 @@ impl PgStore {
             .try_into()
     }
 
-    /// Metadata of the credentials among `ids` that exist (for validating references).
-    pub async fn credentials_by_id(
+    async fn credentials_by_id(
         &self,
         ids: &[CredentialId],
     ) -> Result<Vec<CredentialMeta>, StoreError> {
@@ -202,8 +251,7 @@ impl PgStore {
         rows.into_iter().map(CredentialMeta::try_from).collect()
     }
 
-    /// A credential with its sealed secret, for handing it to an agent.
-    pub async fn sealed_credential(
+    async fn sealed_credential(
         &self,
         id: CredentialId,
     ) -> Result<(CredentialMeta, SealedSecret), StoreError> {
@@ -235,9 +283,7 @@ impl PgStore {
         ))
     }
 
-    /// Applies `change` if the credential is still at `expected_version` (`None` skips
-    /// the check) and bumps the version.
-    pub async fn update_credential(
+    async fn update_credential(
         &self,
         id: CredentialId,
         expected_version: Option<i64>,
@@ -288,10 +334,7 @@ impl PgStore {
         }
     }
 
-    /// Deletes a credential if it is still at `expected_version` (`None` skips the
-    /// check) and no job references it, in one statement; what stopped it is found out
-    /// only when something did.
-    pub async fn delete_credential(
+    async fn delete_credential(
         &self,
         id: CredentialId,
         expected_version: Option<i64>,
@@ -324,7 +367,9 @@ impl PgStore {
             jobs: self.jobs_using_credential(id).await?,
         })
     }
+}
 
+impl PgStore {
     /// Names of the jobs (hidden dry-run jobs included) with an action using credential
     /// `id`, by name.
     async fn jobs_using_credential(&self, id: CredentialId) -> Result<Vec<String>, StoreError> {
@@ -340,7 +385,7 @@ impl PgStore {
     }
 }
 
-fn named_clash(error: StoreError, name: &str) -> StoreError {
+pub(crate) fn named_clash(error: StoreError, name: &str) -> StoreError {
     match error {
         StoreError::AlreadyExists { .. } => StoreError::AlreadyExists {
             what: format!("credential named {name:?}"),

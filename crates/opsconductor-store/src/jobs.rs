@@ -2,6 +2,7 @@
 //! list, update (optimistic concurrency on the version), enable/disable and delete the
 //! client API needs.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use opsconductor_core::ids::JobId;
 use opsconductor_core::model::{Job, JobSpec, Run, Schedule};
@@ -69,7 +70,7 @@ pub struct ListedJob {
 }
 
 #[derive(sqlx::FromRow)]
-struct JobRow {
+pub(crate) struct JobRow {
     id: Uuid,
     version: i64,
     spec: Json<JobSpec>,
@@ -89,7 +90,7 @@ impl From<JobRow> for Job {
     }
 }
 
-fn name_clash(spec: &JobSpec) -> impl FnOnce(StoreError) -> StoreError + '_ {
+pub(crate) fn name_clash(spec: &JobSpec) -> impl FnOnce(StoreError) -> StoreError + '_ {
     move |e| match e {
         StoreError::AlreadyExists { .. } => StoreError::AlreadyExists {
             what: format!("job named {:?}", spec.name),
@@ -99,7 +100,7 @@ fn name_clash(spec: &JobSpec) -> impl FnOnce(StoreError) -> StoreError + '_ {
 }
 
 /// The stored version differs from the one the caller based its change on.
-fn stale(id: JobId, expected: i64, actual: i64) -> StoreError {
+pub(crate) fn stale(id: JobId, expected: i64, actual: i64) -> StoreError {
     StoreError::Conflict {
         message: format!(
             "job {id} is at version {actual}, not {expected}: it changed since it was read; \
@@ -108,47 +109,62 @@ fn stale(id: JobId, expected: i64, actual: i64) -> StoreError {
     }
 }
 
-impl PgStore {
+/// Job definitions, versioned for optimistic concurrency.
+#[async_trait]
+pub trait JobStore: Send + Sync {
     /// Stores a new job at version 1. Fails with [`StoreError::AlreadyExists`] when a job
     /// with the same name exists. The spec is stored as given: validating it against the
     /// libraries is the caller's job.
-    pub async fn create_job(&self, spec: &JobSpec) -> Result<Job, StoreError> {
-        self.insert_job(spec, false).await
-    }
+    async fn create_job(&self, spec: &JobSpec) -> Result<Job, StoreError>;
 
     /// Stores a job that job lists leave out: the vehicle of a dry run, deleted by the
     /// caller once its result is in.
-    pub async fn create_hidden_job(&self, spec: &JobSpec) -> Result<Job, StoreError> {
+    async fn create_hidden_job(&self, spec: &JobSpec) -> Result<Job, StoreError>;
+
+    /// The job with this id.
+    async fn get_job(&self, id: JobId) -> Result<Job, StoreError>;
+
+    /// Jobs by name, filtered, each with its newest run, at most `filter.limit`.
+    async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobListItem>, StoreError>;
+
+    /// Replaces a job's spec if it is still at `expected_version` (optimistic
+    /// concurrency: two editors cannot silently overwrite each other) and bumps the
+    /// version. `None` skips the check (a script that means "whatever is there").
+    async fn update_job(
+        &self,
+        id: JobId,
+        expected_version: Option<i64>,
+        spec: &JobSpec,
+    ) -> Result<Job, StoreError>;
+
+    /// Enables or disables jobs; returns the ids that changed (already in that state and
+    /// unknown ids are left out). Each changed job's version is bumped.
+    async fn set_jobs_enabled(
+        &self,
+        ids: &[JobId],
+        enabled: bool,
+    ) -> Result<Vec<JobId>, StoreError>;
+
+    /// Deletes a job with its runs, chunks and results if it is still at
+    /// `expected_version` (`None`: any version).
+    async fn delete_job(&self, id: JobId, expected_version: Option<i64>) -> Result<(), StoreError>;
+
+    /// Deletes many jobs with their history in one transaction; returns the ids that
+    /// existed.
+    async fn delete_jobs(&self, ids: &[JobId]) -> Result<Vec<JobId>, StoreError>;
+}
+
+#[async_trait]
+impl JobStore for PgStore {
+    async fn create_job(&self, spec: &JobSpec) -> Result<Job, StoreError> {
+        self.insert_job(spec, false).await
+    }
+
+    async fn create_hidden_job(&self, spec: &JobSpec) -> Result<Job, StoreError> {
         self.insert_job(spec, true).await
     }
 
-    async fn insert_job(&self, spec: &JobSpec, hidden: bool) -> Result<Job, StoreError> {
-        let id = JobId::new();
-        let (created_at, updated_at): (DateTime<Utc>, DateTime<Utc>) = sqlx::query_as(
-            "INSERT INTO jobs (id, name, version, spec, enabled, hidden)
-             VALUES ($1, $2, 1, $3, $4, $5)
-             RETURNING created_at, updated_at",
-        )
-        .bind(id.as_uuid())
-        .bind(&spec.name)
-        .bind(Json(spec))
-        .bind(spec.enabled)
-        .bind(hidden)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db)
-        .map_err(name_clash(spec))?;
-        Ok(Job {
-            id,
-            version: 1,
-            spec: spec.clone(),
-            created_at,
-            updated_at,
-        })
-    }
-
-    /// The job with this id.
-    pub async fn get_job(&self, id: JobId) -> Result<Job, StoreError> {
+    async fn get_job(&self, id: JobId) -> Result<Job, StoreError> {
         let row: Option<JobRow> = sqlx::query_as(
             "SELECT id, version, spec, created_at, updated_at FROM jobs WHERE id = $1",
         )
@@ -160,8 +176,7 @@ impl PgStore {
             .ok_or_else(|| StoreError::not_found(format!("job {id}")))
     }
 
-    /// Jobs by name, filtered, each with its newest run, at most `filter.limit`.
-    pub async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobListItem>, StoreError> {
+    async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobListItem>, StoreError> {
         // Only the filters given are in the statement: `($1 IS NULL OR …)` conditions
         // hide from the planner which indexes apply. A tag reads its `job_tags` rows,
         // which are in name order.
@@ -236,10 +251,7 @@ impl PgStore {
             .collect()
     }
 
-    /// Replaces a job's spec if it is still at `expected_version` (optimistic
-    /// concurrency: two editors cannot silently overwrite each other) and bumps the
-    /// version. `None` skips the check (a script that means "whatever is there").
-    pub async fn update_job(
+    async fn update_job(
         &self,
         id: JobId,
         expected_version: Option<i64>,
@@ -266,9 +278,7 @@ impl PgStore {
         }
     }
 
-    /// Enables or disables jobs; returns the ids that changed (already in that state and
-    /// unknown ids are left out). Each changed job's version is bumped.
-    pub async fn set_jobs_enabled(
+    async fn set_jobs_enabled(
         &self,
         ids: &[JobId],
         enabled: bool,
@@ -288,13 +298,7 @@ impl PgStore {
         Ok(changed.into_iter().map(JobId::from_uuid).collect())
     }
 
-    /// Deletes a job with its runs, chunks and results if it is still at
-    /// `expected_version` (`None`: any version).
-    pub async fn delete_job(
-        &self,
-        id: JobId,
-        expected_version: Option<i64>,
-    ) -> Result<(), StoreError> {
+    async fn delete_job(&self, id: JobId, expected_version: Option<i64>) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         let version: Option<i64> =
             sqlx::query_scalar("SELECT version FROM jobs WHERE id = $1 FOR UPDATE")
@@ -313,14 +317,39 @@ impl PgStore {
         Ok(())
     }
 
-    /// Deletes many jobs with their history in one transaction; returns the ids that
-    /// existed.
-    pub async fn delete_jobs(&self, ids: &[JobId]) -> Result<Vec<JobId>, StoreError> {
+    async fn delete_jobs(&self, ids: &[JobId]) -> Result<Vec<JobId>, StoreError> {
         let ids: Vec<Uuid> = ids.iter().map(|id| *id.as_uuid()).collect();
         let mut tx = self.pool.begin().await.map_err(db)?;
         let deleted = delete_jobs_in(&mut tx, &ids).await?;
         tx.commit().await.map_err(db)?;
         Ok(deleted.into_iter().map(JobId::from_uuid).collect())
+    }
+}
+
+impl PgStore {
+    async fn insert_job(&self, spec: &JobSpec, hidden: bool) -> Result<Job, StoreError> {
+        let id = JobId::new();
+        let (created_at, updated_at): (DateTime<Utc>, DateTime<Utc>) = sqlx::query_as(
+            "INSERT INTO jobs (id, name, version, spec, enabled, hidden)
+             VALUES ($1, $2, 1, $3, $4, $5)
+             RETURNING created_at, updated_at",
+        )
+        .bind(id.as_uuid())
+        .bind(&spec.name)
+        .bind(Json(spec))
+        .bind(spec.enabled)
+        .bind(hidden)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)
+        .map_err(name_clash(spec))?;
+        Ok(Job {
+            id,
+            version: 1,
+            spec: spec.clone(),
+            created_at,
+            updated_at,
+        })
     }
 
     /// Why a conditional update matched no row: the job is gone or its version moved.

@@ -51,23 +51,87 @@ mod templates;
 pub mod testing;
 
 pub use accounts::{
-    ActiveSession, ApiTokenRecord, NewApiToken, NewSession, RefreshOutcome, SessionRecord,
-    UserChange, UserRecord, UserUpdate,
+    AccountStore, ActiveSession, ApiTokenRecord, NewApiToken, NewSession, RefreshOutcome,
+    SessionRecord, UserChange, UserRecord, UserUpdate,
 };
-pub use agents::{AgentRecord, RegisteredAgent};
-pub use audit::{AuditEntry, AuditFilter, MAX_AUDIT_PAGE, NewAuditEntry};
-pub use chunks::{ChunkRecord, ChunkRef, ChunkState, OutboxItem};
-pub use credentials::{CredentialChange, CredentialDeletion, CredentialMeta, SealedSecret};
+pub use agents::{AgentRecord, AgentStore, RegisteredAgent};
+pub use audit::{AuditEntry, AuditFilter, AuditStore, MAX_AUDIT_PAGE, NewAuditEntry};
+pub use chunks::{ChunkRecord, ChunkRef, ChunkState, ChunkStore, OutboxItem};
+pub use credentials::{
+    CredentialChange, CredentialDeletion, CredentialMeta, CredentialStore, SealedSecret,
+};
 pub use error::StoreError;
-pub use jobs::{JobFilter, JobListItem, ListedJob, MAX_PAGE};
-pub use library_entries::{LibraryEntry, LibraryStamp};
+pub use jobs::{JobFilter, JobListItem, JobStore, ListedJob, MAX_PAGE};
+pub use library_entries::{LibraryEntry, LibraryEntryStore, LibraryStamp};
 pub use queries::{
-    MAX_RUN_SPAN_DAYS, MAX_SERIES_POINTS, ResultFilter, ResultKey, SeriesPoint, SeriesQuery,
-    StoredResult,
+    MAX_RUN_SPAN_DAYS, MAX_SERIES_POINTS, ResultFilter, ResultKey, ResultQueryStore, SeriesPoint,
+    SeriesQuery, StoredResult,
 };
-pub use results::IngestOutcome;
-pub use runs::{NewChunk, NewRun, RunFilter};
-pub use schedules::{JobsFingerprint, LeaderElection};
-pub use ssh_host_keys::{HostKeyVerdict, SshHostKey};
-pub use store::PgStore;
-pub use templates::{JobTemplate, StoredSettings};
+pub use results::{IngestOutcome, ResultStore};
+pub use runs::{NewChunk, NewRun, RunFilter, RunStore};
+pub use schedules::{JobsFingerprint, LeaderElection, PgLeaderElection, ScheduleStore};
+pub use segments::SegmentStore;
+pub use ssh_host_keys::{HostKeyVerdict, SshHostKey, SshHostKeyStore};
+pub use store::{PgStore, StoreAdmin};
+pub use templates::{JobTemplate, StoredSettings, TemplateStore};
+
+/// Everything the controller keeps: one trait object per process, whichever database is
+/// behind it. Implemented by every type that implements all the parts.
+pub trait Store:
+    StoreAdmin
+    + AccountStore
+    + AgentStore
+    + AuditStore
+    + ChunkStore
+    + CredentialStore
+    + JobStore
+    + LibraryEntryStore
+    + ResultQueryStore
+    + ResultStore
+    + RunStore
+    + ScheduleStore
+    + SegmentStore
+    + SshHostKeyStore
+    + TemplateStore
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> Store for T where
+    T: StoreAdmin
+        + AccountStore
+        + AgentStore
+        + AuditStore
+        + ChunkStore
+        + CredentialStore
+        + JobStore
+        + LibraryEntryStore
+        + ResultQueryStore
+        + ResultStore
+        + RunStore
+        + ScheduleStore
+        + SegmentStore
+        + SshHostKeyStore
+        + TemplateStore
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// The store as the controller shares it between tasks.
+pub type SharedStore = std::sync::Arc<dyn Store>;
+
+/// The store traits, for `use opsconductor_store::prelude::*` where store methods are
+/// called (a trait's methods need the trait in scope).
+pub mod prelude {
+    pub use crate::{
+        AccountStore, AgentStore, AuditStore, ChunkStore, CredentialStore, JobStore,
+        LeaderElection, LibraryEntryStore, ResultQueryStore, ResultStore, RunStore, ScheduleStore,
+        SegmentStore, SharedStore, SshHostKeyStore, Store, StoreAdmin, TemplateStore,
+    };
+}

@@ -1,5 +1,6 @@
 //! User-defined library entries: stored as written, compiled by the controller.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::types::Json;
@@ -30,9 +31,37 @@ pub struct LibraryStamp {
     pub latest: Option<DateTime<Utc>>,
 }
 
-impl PgStore {
+/// User-defined library entries, kept beside the shipped library files.
+#[async_trait]
+pub trait LibraryEntryStore: Send + Sync {
     /// Every user entry, by kind and id.
-    pub async fn library_entries(&self) -> Result<Vec<LibraryEntry>, StoreError> {
+    async fn library_entries(&self) -> Result<Vec<LibraryEntry>, StoreError>;
+
+    /// The current [`LibraryStamp`].
+    async fn library_stamp(&self) -> Result<LibraryStamp, StoreError>;
+
+    /// Adds or replaces an entry.
+    async fn put_library_entry(
+        &self,
+        kind: &str,
+        id: &str,
+        document: &Value,
+    ) -> Result<(), StoreError>;
+
+    /// Removes an entry.
+    async fn delete_library_entry(&self, kind: &str, id: &str) -> Result<(), StoreError>;
+
+    /// Names of the jobs (at most 20) whose actions use this command or parser.
+    async fn jobs_using_library_entry(
+        &self,
+        kind: &str,
+        id: &str,
+    ) -> Result<Vec<String>, StoreError>;
+}
+
+#[async_trait]
+impl LibraryEntryStore for PgStore {
+    async fn library_entries(&self) -> Result<Vec<LibraryEntry>, StoreError> {
         let rows: Vec<(String, String, Json<Value>, DateTime<Utc>)> = sqlx::query_as(
             "SELECT kind, id, document, updated_at FROM library_entries ORDER BY kind, id",
         )
@@ -50,8 +79,7 @@ impl PgStore {
             .collect())
     }
 
-    /// The current [`LibraryStamp`].
-    pub async fn library_stamp(&self) -> Result<LibraryStamp, StoreError> {
+    async fn library_stamp(&self) -> Result<LibraryStamp, StoreError> {
         let (count, latest): (i64, Option<DateTime<Utc>>) =
             sqlx::query_as("SELECT count(*), max(updated_at) FROM library_entries")
                 .fetch_one(&self.pool)
@@ -60,8 +88,7 @@ impl PgStore {
         Ok(LibraryStamp { count, latest })
     }
 
-    /// Adds or replaces an entry.
-    pub async fn put_library_entry(
+    async fn put_library_entry(
         &self,
         kind: &str,
         id: &str,
@@ -81,8 +108,7 @@ impl PgStore {
         Ok(())
     }
 
-    /// Removes an entry.
-    pub async fn delete_library_entry(&self, kind: &str, id: &str) -> Result<(), StoreError> {
+    async fn delete_library_entry(&self, kind: &str, id: &str) -> Result<(), StoreError> {
         let deleted = sqlx::query("DELETE FROM library_entries WHERE kind = $1 AND id = $2")
             .bind(kind)
             .bind(id)
@@ -97,8 +123,7 @@ impl PgStore {
         Ok(())
     }
 
-    /// Names of the jobs (at most 20) whose actions use this command or parser.
-    pub async fn jobs_using_library_entry(
+    async fn jobs_using_library_entry(
         &self,
         kind: &str,
         id: &str,

@@ -5,6 +5,7 @@
 //! [`MAX_RUN_SPAN_DAYS`] after its run was created) and PostgreSQL scans only the
 //! partitions that can hold matches.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use opsconductor_core::ids::{JobId, RunId};
 use opsconductor_core::model::{ResultRecord, ResultStatus};
@@ -136,7 +137,9 @@ pub struct SeriesQuery {
     pub step: std::time::Duration,
 }
 
-impl PgStore {
+/// Results read back: filtered keyset pages and per-job time series.
+#[async_trait]
+pub trait ResultQueryStore: Send + Sync {
     /// One page of results, newest run first, then by target and action; filters
     /// combine. The caller passes the last item's [`StoredResult::key`] as `after` to
     /// get the next page. [`StoreError::NotFound`] for a `run_id` no run has.
@@ -153,13 +156,91 @@ impl PgStore {
     ///   (the two join keys are correlated, and runs differ in size by orders of
     ///   magnitude), so it reads and sorts every matching result (200 ms against 1 ms for
     ///   a job with 240,000 results) or every run's first page (6–9 ms).
-    pub async fn query_results(
-        &self,
-        filter: &ResultFilter,
-    ) -> Result<Vec<StoredResult>, StoreError> {
+    async fn query_results(&self, filter: &ResultFilter) -> Result<Vec<StoredResult>, StoreError>;
+
+    /// A job's results over time in buckets of `query.step`: count, success rate,
+    /// duration mean and p95, and min / mean / max of a numeric field. Empty buckets are
+    /// left out.
+    async fn job_series(&self, query: &SeriesQuery) -> Result<Vec<SeriesPoint>, StoreError>;
+}
+
+#[async_trait]
+impl ResultQueryStore for PgStore {
+    async fn query_results(&self, filter: &ResultFilter) -> Result<Vec<StoredResult>, StoreError> {
         self.read_results(filter, None).await
     }
 
+    async fn job_series(&self, query: &SeriesQuery) -> Result<Vec<SeriesPoint>, StoreError> {
+        let step = query.step.as_secs_f64();
+        if step < 1.0 || query.to <= query.from {
+            return Err(StoreError::invalid(
+                "the range must be non-empty and the step at least one second",
+            ));
+        }
+        let span = (query.to - query.from).num_milliseconds() as f64 / 1000.0;
+        if span / step > MAX_SERIES_POINTS as f64 {
+            return Err(StoreError::invalid(format!(
+                "the range holds more than {MAX_SERIES_POINTS} steps; use a wider step"
+            )));
+        }
+        let rows: Vec<SeriesRow> = sqlx::query_as(
+            "WITH picked AS (
+                 SELECT res.started_at, res.status, res.duration_ms,
+                        CASE WHEN jsonb_typeof(res.fields -> $2) = 'number'
+                             THEN (res.fields ->> $2)::double precision END AS value
+                 FROM runs AS r
+                 JOIN results AS res
+                   ON res.run_id = r.id AND res.run_created_at = r.created_at
+                 WHERE r.job_id = $1
+                   AND r.created_at >= $3 - make_interval(days => $6)
+                   AND r.created_at < $4
+                   AND r.last_result_at >= $3
+                   AND res.started_at >= $3 AND res.started_at < $4
+                   AND ($7::integer IS NULL OR res.action_index = $7)
+             )
+             SELECT to_timestamp(floor(extract(epoch FROM started_at) / $5) * $5) AS at,
+                    count(*) AS count,
+                    (count(*) FILTER (WHERE status = 'ok'))::double precision / count(*)
+                        AS success_rate,
+                    avg(duration_ms) AS duration_avg_ms,
+                    percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms)
+                        AS duration_p95_ms,
+                    avg(value) AS value_avg, min(value) AS value_min, max(value) AS value_max
+             FROM picked
+             GROUP BY 1
+             ORDER BY 1",
+        )
+        .bind(query.job_id.as_uuid())
+        .bind(query.field.as_deref().unwrap_or(""))
+        .bind(query.from)
+        .bind(query.to)
+        .bind(step)
+        .bind(i32::try_from(MAX_RUN_SPAN_DAYS).unwrap_or(8))
+        .bind(
+            query
+                .action_index
+                .map(|a| i32::try_from(a).unwrap_or(i32::MAX)),
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| SeriesPoint {
+                at: r.at,
+                count: r.count,
+                success_rate: r.success_rate,
+                duration_avg_ms: r.duration_avg_ms,
+                duration_p95_ms: r.duration_p95_ms,
+                value_avg: r.value_avg,
+                value_min: r.value_min,
+                value_max: r.value_max,
+            })
+            .collect())
+    }
+}
+
+impl PgStore {
     /// PostgreSQL's `EXPLAIN (ANALYZE, BUFFERS)` of each statement
     /// [`PgStore::query_results`] runs for `filter`, in order, separated by blank lines:
     /// for finding out why a result query is slow (and the REST benchmark's anchor).
@@ -303,78 +384,6 @@ impl PgStore {
             .await
             .map_err(db)?;
         Ok(lines.join("\n"))
-    }
-
-    /// A job's results over time in buckets of `query.step`: count, success rate,
-    /// duration mean and p95, and min / mean / max of a numeric field. Empty buckets are
-    /// left out.
-    pub async fn job_series(&self, query: &SeriesQuery) -> Result<Vec<SeriesPoint>, StoreError> {
-        let step = query.step.as_secs_f64();
-        if step < 1.0 || query.to <= query.from {
-            return Err(StoreError::invalid(
-                "the range must be non-empty and the step at least one second",
-            ));
-        }
-        let span = (query.to - query.from).num_milliseconds() as f64 / 1000.0;
-        if span / step > MAX_SERIES_POINTS as f64 {
-            return Err(StoreError::invalid(format!(
-                "the range holds more than {MAX_SERIES_POINTS} steps; use a wider step"
-            )));
-        }
-        let rows: Vec<SeriesRow> = sqlx::query_as(
-            "WITH picked AS (
-                 SELECT res.started_at, res.status, res.duration_ms,
-                        CASE WHEN jsonb_typeof(res.fields -> $2) = 'number'
-                             THEN (res.fields ->> $2)::double precision END AS value
-                 FROM runs AS r
-                 JOIN results AS res
-                   ON res.run_id = r.id AND res.run_created_at = r.created_at
-                 WHERE r.job_id = $1
-                   AND r.created_at >= $3 - make_interval(days => $6)
-                   AND r.created_at < $4
-                   AND r.last_result_at >= $3
-                   AND res.started_at >= $3 AND res.started_at < $4
-                   AND ($7::integer IS NULL OR res.action_index = $7)
-             )
-             SELECT to_timestamp(floor(extract(epoch FROM started_at) / $5) * $5) AS at,
-                    count(*) AS count,
-                    (count(*) FILTER (WHERE status = 'ok'))::double precision / count(*)
-                        AS success_rate,
-                    avg(duration_ms) AS duration_avg_ms,
-                    percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms)
-                        AS duration_p95_ms,
-                    avg(value) AS value_avg, min(value) AS value_min, max(value) AS value_max
-             FROM picked
-             GROUP BY 1
-             ORDER BY 1",
-        )
-        .bind(query.job_id.as_uuid())
-        .bind(query.field.as_deref().unwrap_or(""))
-        .bind(query.from)
-        .bind(query.to)
-        .bind(step)
-        .bind(i32::try_from(MAX_RUN_SPAN_DAYS).unwrap_or(8))
-        .bind(
-            query
-                .action_index
-                .map(|a| i32::try_from(a).unwrap_or(i32::MAX)),
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| SeriesPoint {
-                at: r.at,
-                count: r.count,
-                success_rate: r.success_rate,
-                duration_avg_ms: r.duration_avg_ms,
-                duration_p95_ms: r.duration_p95_ms,
-                value_avg: r.value_avg,
-                value_min: r.value_min,
-                value_max: r.value_max,
-            })
-            .collect())
     }
 }
 
@@ -632,7 +641,7 @@ fn results_of_runs(
     q
 }
 
-fn page_limit(filter: &ResultFilter) -> i64 {
+pub(crate) fn page_limit(filter: &ResultFilter) -> i64 {
     i64::from(filter.limit.clamp(1, crate::MAX_PAGE))
 }
 

@@ -7,6 +7,7 @@
 //! a run whose counters reach its total. Ingest, cancellation, dead-lettering and the
 //! deadline sweep therefore cannot disagree about counting.
 
+use async_trait::async_trait;
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
@@ -178,30 +179,30 @@ pub(crate) async fn fill_missing(
 }
 
 /// A JSON object column value, borrowed unless it had to be cleaned.
-type ObjectColumn<'a> = Option<Json<Cow<'a, Map<String, Value>>>>;
+pub(crate) type ObjectColumn<'a> = Option<Json<Cow<'a, Map<String, Value>>>>;
 /// The rows column value, borrowed unless it had to be cleaned.
-type RowsColumn<'a> = Option<Json<Cow<'a, [Map<String, Value>]>>>;
+pub(crate) type RowsColumn<'a> = Option<Json<Cow<'a, [Map<String, Value>]>>>;
 
 /// A batch as column arrays, in key order. Borrowed from the records wherever the value
 /// goes to the database unchanged.
-struct ResultColumns<'a> {
-    run_id: Vec<Uuid>,
-    run_created_at: Vec<DateTime<Utc>>,
-    target: Vec<Cow<'a, str>>,
-    action_index: Vec<i32>,
-    status: Vec<&'static str>,
-    started_at: Vec<DateTime<Utc>>,
-    duration_ms: Vec<f64>,
-    timings: Vec<ObjectColumn<'a>>,
-    fields: Vec<ObjectColumn<'a>>,
-    rows: Vec<RowsColumn<'a>>,
-    raw_excerpt: Vec<Option<Cow<'a, str>>>,
-    reason: Vec<Option<Cow<'a, str>>>,
-    agent_id: Vec<Option<Uuid>>,
+pub(crate) struct ResultColumns<'a> {
+    pub(crate) run_id: Vec<Uuid>,
+    pub(crate) run_created_at: Vec<DateTime<Utc>>,
+    pub(crate) target: Vec<Cow<'a, str>>,
+    pub(crate) action_index: Vec<i32>,
+    pub(crate) status: Vec<&'static str>,
+    pub(crate) started_at: Vec<DateTime<Utc>>,
+    pub(crate) duration_ms: Vec<f64>,
+    pub(crate) timings: Vec<ObjectColumn<'a>>,
+    pub(crate) fields: Vec<ObjectColumn<'a>>,
+    pub(crate) rows: Vec<RowsColumn<'a>>,
+    pub(crate) raw_excerpt: Vec<Option<Cow<'a, str>>>,
+    pub(crate) reason: Vec<Option<Cow<'a, str>>>,
+    pub(crate) agent_id: Vec<Option<Uuid>>,
 }
 
 impl<'a> ResultColumns<'a> {
-    fn new(
+    pub(crate) fn new(
         results: &'a [ResultRecord],
         created_at: &std::collections::HashMap<RunId, DateTime<Utc>>,
         agent_id: Option<AgentId>,
@@ -369,7 +370,9 @@ impl TryFrom<ResultRow> for ResultRecord {
     }
 }
 
-impl PgStore {
+/// Idempotent result ingest (on run, target and action index) and result counts.
+#[async_trait]
+pub trait ResultStore: Send + Sync {
     /// Stores a batch of results idempotently and counts them into their runs, in one
     /// transaction.
     ///
@@ -387,7 +390,23 @@ impl PgStore {
     /// The batch is all or nothing: if any result names a run that does not exist, the
     /// whole batch is rejected with [`StoreError::NotFound`] naming that run and nothing is
     /// stored. Results may span several runs.
-    pub async fn ingest_results(
+    async fn ingest_results(
+        &self,
+        chunk_id: Option<ChunkId>,
+        agent_id: Option<AgentId>,
+        results: &[ResultRecord],
+    ) -> Result<IngestOutcome, StoreError>;
+
+    /// Every result of a run, ordered by target (byte order) and action index.
+    async fn results_for_run(&self, run_id: RunId) -> Result<Vec<ResultRecord>, StoreError>;
+
+    /// How many results a run has stored.
+    async fn count_results(&self, run_id: RunId) -> Result<u64, StoreError>;
+}
+
+#[async_trait]
+impl ResultStore for PgStore {
+    async fn ingest_results(
         &self,
         chunk_id: Option<ChunkId>,
         agent_id: Option<AgentId>,
@@ -434,8 +453,7 @@ impl PgStore {
         })
     }
 
-    /// Every result of a run, ordered by target (byte order) and action index.
-    pub async fn results_for_run(&self, run_id: RunId) -> Result<Vec<ResultRecord>, StoreError> {
+    async fn results_for_run(&self, run_id: RunId) -> Result<Vec<ResultRecord>, StoreError> {
         let created_at = self.run_created_at(run_id).await?;
         let rows: Vec<ResultRow> = sqlx::query_as(
             "SELECT run_id, target, action_index, status, started_at, duration_ms, timings,
@@ -452,8 +470,7 @@ impl PgStore {
         rows.into_iter().map(ResultRecord::try_from).collect()
     }
 
-    /// How many results a run has stored.
-    pub async fn count_results(&self, run_id: RunId) -> Result<u64, StoreError> {
+    async fn count_results(&self, run_id: RunId) -> Result<u64, StoreError> {
         let created_at = self.run_created_at(run_id).await?;
         let count: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM results WHERE run_id = $1 AND run_created_at = $2",
@@ -465,7 +482,9 @@ impl PgStore {
         .map_err(db)?;
         Ok(u64::try_from(count).unwrap_or_default())
     }
+}
 
+impl PgStore {
     /// The run's creation time (its results' partition key), or NotFound.
     async fn run_created_at(&self, run_id: RunId) -> Result<DateTime<Utc>, StoreError> {
         let found = self.runs_created_at([run_id]).await?;

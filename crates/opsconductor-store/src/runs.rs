@@ -5,6 +5,7 @@
 //! `completed` when every expected (target, action) has a result — real, or filled in as
 //! an error (cancel, dead letter) or a timeout (deadline); how it went is in its counters.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use opsconductor_core::ids::{AgentId, ChunkId, JobId, RunId};
 use opsconductor_core::model::{JobSpec, ResultStatus, Run, RunCounters, RunStatus, RunTrigger};
@@ -17,7 +18,7 @@ use crate::error::{StoreError, db};
 use crate::results::{FillScope, fill_missing};
 
 /// Reason recorded on every result the deadline sweep fills in.
-const DEADLINE_RESULT_REASON: &str = "run deadline passed before this target was executed";
+pub(crate) const DEADLINE_RESULT_REASON: &str = "run deadline passed before this target was executed";
 
 /// A run to create, with all of its chunks.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,7 +75,7 @@ pub struct RunFilter {
 }
 
 /// The storage name of a run status (the core enum's serde name).
-fn status_name(status: RunStatus) -> &'static str {
+pub(crate) fn status_name(status: RunStatus) -> &'static str {
     match status {
         RunStatus::Queued => "queued",
         RunStatus::Running => "running",
@@ -84,7 +85,7 @@ fn status_name(status: RunStatus) -> &'static str {
     }
 }
 
-fn parse_status(name: &str) -> Result<RunStatus, StoreError> {
+pub(crate) fn parse_status(name: &str) -> Result<RunStatus, StoreError> {
     Ok(match name {
         "queued" => RunStatus::Queued,
         "running" => RunStatus::Running,
@@ -96,7 +97,7 @@ fn parse_status(name: &str) -> Result<RunStatus, StoreError> {
 }
 
 /// The storage name of a trigger (the core enum's serde name).
-fn trigger_name(trigger: RunTrigger) -> &'static str {
+pub(crate) fn trigger_name(trigger: RunTrigger) -> &'static str {
     match trigger {
         RunTrigger::Schedule => "schedule",
         RunTrigger::Manual => "manual",
@@ -104,7 +105,7 @@ fn trigger_name(trigger: RunTrigger) -> &'static str {
     }
 }
 
-fn parse_trigger(name: &str) -> Result<RunTrigger, StoreError> {
+pub(crate) fn parse_trigger(name: &str) -> Result<RunTrigger, StoreError> {
     Ok(match name {
         "schedule" => RunTrigger::Schedule,
         "manual" => RunTrigger::Manual,
@@ -124,7 +125,7 @@ pub(crate) use run_columns;
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct RunRow {
-    id: Uuid,
+    pub(crate) id: Uuid,
     pub(crate) job_id: Uuid,
     job_version: i64,
     status: String,
@@ -175,21 +176,21 @@ impl TryFrom<RunRow> for Run {
 
 /// The chunks of a new run as column arrays for one `UNNEST` insert. The targets of all
 /// chunks are one flat array; each chunk takes its slice of it.
-struct ChunkColumns<'a> {
-    id: Vec<Uuid>,
-    segment: Vec<&'a str>,
-    seq: Vec<i32>,
-    target_from: Vec<i32>,
-    target_count: Vec<i32>,
-    action_count: Vec<i32>,
-    payload: Vec<&'a [u8]>,
-    targets: Vec<&'a str>,
+pub(crate) struct ChunkColumns<'a> {
+    pub(crate) id: Vec<Uuid>,
+    pub(crate) segment: Vec<&'a str>,
+    pub(crate) seq: Vec<i32>,
+    pub(crate) target_from: Vec<i32>,
+    pub(crate) target_count: Vec<i32>,
+    pub(crate) action_count: Vec<i32>,
+    pub(crate) payload: Vec<&'a [u8]>,
+    pub(crate) targets: Vec<&'a str>,
     /// Expected results of the run.
-    total: u64,
+    pub(crate) total: u64,
 }
 
 impl<'a> ChunkColumns<'a> {
-    fn new(chunks: &'a [NewChunk]) -> Result<Self, StoreError> {
+    pub(crate) fn new(chunks: &'a [NewChunk]) -> Result<Self, StoreError> {
         let too_big = |what: &str| StoreError::invalid(format!("{what} does not fit the store"));
         let mut columns = Self {
             id: Vec::with_capacity(chunks.len()),
@@ -303,7 +304,9 @@ impl<'a> BatchColumns<'a> {
     }
 }
 
-impl PgStore {
+/// Runs: creation with their chunks and outbox rows in one transaction, reads, cancellation and deadlines.
+#[async_trait]
+pub trait RunStore: Send + Sync {
     /// Writes a run (queued), all its chunks (pending) and one outbox row per chunk in one
     /// transaction: either the relay will publish every chunk or the run does not exist.
     /// A run with nothing to do is written completed.
@@ -311,7 +314,67 @@ impl PgStore {
     /// Fails with [`StoreError::AlreadyExists`] when the id is taken or a scheduled run for
     /// the same job and fire time exists (a second scheduler firing the same slot), and
     /// with [`StoreError::NotFound`] when the job does not exist.
-    pub async fn create_run(&self, new: &NewRun) -> Result<Run, StoreError> {
+    async fn create_run(&self, new: &NewRun) -> Result<Run, StoreError>;
+
+    /// The run with this id, with its live counters.
+    async fn get_run(&self, id: RunId) -> Result<Run, StoreError>;
+
+    /// Writes many scheduled runs (with their chunks and outbox rows) in one transaction:
+    /// the scheduler's path for a burst of fires, a few statements for the whole batch
+    /// instead of five per run. Returns one outcome per run, in order: the run, or
+    /// [`StoreError::AlreadyExists`] when its (job, fire time) slot has a run already —
+    /// the other runs are written regardless.
+    ///
+    /// Any other failure (a job that no longer exists, the database) fails the whole batch
+    /// and writes nothing; [`PgStore::create_run`] per run then tells which one it was.
+    async fn create_runs(
+        &self,
+        runs: &[NewRun],
+    ) -> Result<Vec<Result<Run, StoreError>>, StoreError>;
+
+    /// Runs newest first, filtered, continuing before `filter.before`, at most
+    /// `filter.limit`.
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError>;
+
+    /// The job as it was when the run fired (what the run actually executed).
+    async fn run_job_spec(&self, id: RunId) -> Result<JobSpec, StoreError>;
+
+    /// Every run of `job_id` (any trigger), by fire time then id.
+    async fn runs_of_job(&self, job_id: JobId) -> Result<Vec<Run>, StoreError>;
+
+    /// Every run still queued or running, oldest first.
+    async fn active_runs(&self) -> Result<Vec<Run>, StoreError>;
+
+    /// Runs that ended (cancelled, completed or failed) within `within`, newest first, at
+    /// most `limit`: agents drop queued chunks of these instead of running them.
+    async fn recently_ended_runs(
+        &self,
+        within: std::time::Duration,
+        limit: u32,
+    ) -> Result<Vec<RunId>, StoreError>;
+
+    /// Cancels a queued or running run: it ends `cancelled` with `reason`, its chunks not
+    /// yet started are cancelled and leave the outbox, and every (target, action) without
+    /// a result is recorded as an `error` `"run cancelled: <reason>"`. Results still arriving
+    /// from agents are then duplicates.
+    ///
+    /// Returns the chunks that were queued on the broker or running on an agent (the
+    /// controller tells their agents to drop them). Fails with [`StoreError::NotFound`]
+    /// for an unknown run and [`StoreError::Conflict`] for one that already ended.
+    async fn cancel_run(&self, id: RunId, reason: &str) -> Result<Vec<ChunkRef>, StoreError>;
+
+    /// Ends every queued or running run whose deadline is before `now`: chunks not yet
+    /// started are cancelled, every (target, action) without a result is recorded as a
+    /// `timeout` ("run deadline passed before this target was executed") and the run ends
+    /// `completed`, its reason saying how many results timed out (none missing: it simply
+    /// completes). Returns the runs it ended. Runs another controller is sweeping at the
+    /// same moment are skipped, not waited for.
+    async fn expire_runs(&self, now: DateTime<Utc>) -> Result<Vec<RunId>, StoreError>;
+}
+
+#[async_trait]
+impl RunStore for PgStore {
+    async fn create_run(&self, new: &NewRun) -> Result<Run, StoreError> {
         let chunks = ChunkColumns::new(&new.chunks)?;
         let total = i64::try_from(chunks.total)
             .map_err(|_| StoreError::invalid("the run's result count does not fit the store"))?;
@@ -381,8 +444,7 @@ impl PgStore {
         row.try_into()
     }
 
-    /// The run with this id, with its live counters.
-    pub async fn get_run(&self, id: RunId) -> Result<Run, StoreError> {
+    async fn get_run(&self, id: RunId) -> Result<Run, StoreError> {
         let row: Option<RunRow> = sqlx::query_as(concat!(
             "SELECT ",
             run_columns!(),
@@ -396,15 +458,7 @@ impl PgStore {
             .try_into()
     }
 
-    /// Writes many scheduled runs (with their chunks and outbox rows) in one transaction:
-    /// the scheduler's path for a burst of fires, a few statements for the whole batch
-    /// instead of five per run. Returns one outcome per run, in order: the run, or
-    /// [`StoreError::AlreadyExists`] when its (job, fire time) slot has a run already —
-    /// the other runs are written regardless.
-    ///
-    /// Any other failure (a job that no longer exists, the database) fails the whole batch
-    /// and writes nothing; [`PgStore::create_run`] per run then tells which one it was.
-    pub async fn create_runs(
+    async fn create_runs(
         &self,
         runs: &[NewRun],
     ) -> Result<Vec<Result<Run, StoreError>>, StoreError> {
@@ -502,9 +556,7 @@ impl PgStore {
             .collect())
     }
 
-    /// Runs newest first, filtered, continuing before `filter.before`, at most
-    /// `filter.limit`.
-    pub async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
         let (before_at, before_id) = filter
             .before
             .map(|(at, id)| (Some(at), Some(*id.as_uuid())))
@@ -530,8 +582,7 @@ impl PgStore {
         rows.into_iter().map(Run::try_from).collect()
     }
 
-    /// The job as it was when the run fired (what the run actually executed).
-    pub async fn run_job_spec(&self, id: RunId) -> Result<JobSpec, StoreError> {
+    async fn run_job_spec(&self, id: RunId) -> Result<JobSpec, StoreError> {
         let spec: Option<Json<JobSpec>> =
             sqlx::query_scalar("SELECT job_spec FROM runs WHERE id = $1")
                 .bind(id.as_uuid())
@@ -542,8 +593,7 @@ impl PgStore {
             .ok_or_else(|| StoreError::not_found(format!("run {id}")))
     }
 
-    /// Every run of `job_id` (any trigger), by fire time then id.
-    pub async fn runs_of_job(&self, job_id: JobId) -> Result<Vec<Run>, StoreError> {
+    async fn runs_of_job(&self, job_id: JobId) -> Result<Vec<Run>, StoreError> {
         let rows: Vec<RunRow> = sqlx::query_as(concat!(
             "SELECT ",
             run_columns!(),
@@ -556,8 +606,7 @@ impl PgStore {
         rows.into_iter().map(Run::try_from).collect()
     }
 
-    /// Every run still queued or running, oldest first.
-    pub async fn active_runs(&self) -> Result<Vec<Run>, StoreError> {
+    async fn active_runs(&self) -> Result<Vec<Run>, StoreError> {
         let rows: Vec<RunRow> = sqlx::query_as(concat!(
             "SELECT ",
             run_columns!(),
@@ -569,9 +618,7 @@ impl PgStore {
         rows.into_iter().map(Run::try_from).collect()
     }
 
-    /// Runs that ended (cancelled, completed or failed) within `within`, newest first, at
-    /// most `limit`: agents drop queued chunks of these instead of running them.
-    pub async fn recently_ended_runs(
+    async fn recently_ended_runs(
         &self,
         within: std::time::Duration,
         limit: u32,
@@ -591,15 +638,7 @@ impl PgStore {
         Ok(ids.into_iter().map(RunId::from_uuid).collect())
     }
 
-    /// Cancels a queued or running run: it ends `cancelled` with `reason`, its chunks not
-    /// yet started are cancelled and leave the outbox, and every (target, action) without
-    /// a result is recorded as an `error` `"run cancelled: <reason>"`. Results still arriving
-    /// from agents are then duplicates.
-    ///
-    /// Returns the chunks that were queued on the broker or running on an agent (the
-    /// controller tells their agents to drop them). Fails with [`StoreError::NotFound`]
-    /// for an unknown run and [`StoreError::Conflict`] for one that already ended.
-    pub async fn cancel_run(&self, id: RunId, reason: &str) -> Result<Vec<ChunkRef>, StoreError> {
+    async fn cancel_run(&self, id: RunId, reason: &str) -> Result<Vec<ChunkRef>, StoreError> {
         let result_reason = format!("run cancelled: {reason}");
         let result_reason = result_reason.as_str();
         self.retrying(move || async move {
@@ -658,13 +697,7 @@ impl PgStore {
         .await
     }
 
-    /// Ends every queued or running run whose deadline is before `now`: chunks not yet
-    /// started are cancelled, every (target, action) without a result is recorded as a
-    /// `timeout` ("run deadline passed before this target was executed") and the run ends
-    /// `completed`, its reason saying how many results timed out (none missing: it simply
-    /// completes). Returns the runs it ended. Runs another controller is sweeping at the
-    /// same moment are skipped, not waited for.
-    pub async fn expire_runs(&self, now: DateTime<Utc>) -> Result<Vec<RunId>, StoreError> {
+    async fn expire_runs(&self, now: DateTime<Utc>) -> Result<Vec<RunId>, StoreError> {
         self.retrying(move || async move {
             let mut tx = self.pool.begin().await.map_err(db)?;
             let due: Vec<Uuid> = sqlx::query_scalar(

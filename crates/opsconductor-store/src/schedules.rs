@@ -9,6 +9,7 @@
 //! lost the connection without noticing could still try to fire; the unique
 //! (job, fire time) index on runs turns those attempts into [`StoreError::AlreadyExists`].
 
+use async_trait::async_trait;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,10 +33,10 @@ const LEADER_LOCK_NAME: &str = "opsconductor.scheduler";
 /// disabled or removed: the scheduler reloads its jobs only when it changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JobsFingerprint {
-    jobs: i64,
-    enabled: i64,
-    versions: i64,
-    last_change: Option<DateTime<Utc>>,
+    pub(crate) jobs: i64,
+    pub(crate) enabled: i64,
+    pub(crate) versions: i64,
+    pub(crate) last_change: Option<DateTime<Utc>>,
 }
 
 /// A job row as the scheduler reads it.
@@ -60,9 +61,32 @@ impl ScheduledJobRow {
     }
 }
 
-impl PgStore {
+/// The scheduler's view: enabled scheduled jobs, active runs, and the leader election.
+#[async_trait]
+pub trait ScheduleStore: Send + Sync {
     /// Every enabled job whose schedule can fire by itself (not `manual`), by id.
-    pub async fn enabled_scheduled_jobs(&self) -> Result<Vec<Job>, StoreError> {
+    async fn enabled_scheduled_jobs(&self) -> Result<Vec<Job>, StoreError>;
+
+    /// The jobs with these ids that exist (in no particular order): one query for a
+    /// whole burst of fires.
+    async fn jobs_by_ids(&self, ids: &[JobId]) -> Result<Vec<Job>, StoreError>;
+
+    /// The current [`JobsFingerprint`]: one aggregate over the job table, cheap enough to
+    /// ask every second.
+    async fn jobs_fingerprint(&self) -> Result<JobsFingerprint, StoreError>;
+
+    /// Those of `jobs` that have a queued or running run (of any trigger): one query for
+    /// all of them.
+    async fn jobs_with_active_runs(&self, jobs: &[JobId]) -> Result<HashSet<JobId>, StoreError>;
+
+    /// A contender for the scheduler leadership, not yet connected. Each replica keeps one
+    /// and calls [`LeaderElection::try_acquire`] until it wins.
+    fn leader_election(&self) -> Box<dyn LeaderElection>;
+}
+
+#[async_trait]
+impl ScheduleStore for PgStore {
+    async fn enabled_scheduled_jobs(&self) -> Result<Vec<Job>, StoreError> {
         let rows: Vec<ScheduledJobRow> = sqlx::query_as(
             "SELECT id, version, spec, created_at, updated_at FROM jobs
              WHERE enabled AND spec -> 'schedule' ->> 'type' <> 'manual'
@@ -74,9 +98,7 @@ impl PgStore {
         Ok(rows.into_iter().map(ScheduledJobRow::into_job).collect())
     }
 
-    /// The jobs with these ids that exist (in no particular order): one query for a
-    /// whole burst of fires.
-    pub async fn jobs_by_ids(&self, ids: &[JobId]) -> Result<Vec<Job>, StoreError> {
+    async fn jobs_by_ids(&self, ids: &[JobId]) -> Result<Vec<Job>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -91,9 +113,7 @@ impl PgStore {
         Ok(rows.into_iter().map(ScheduledJobRow::into_job).collect())
     }
 
-    /// The current [`JobsFingerprint`]: one aggregate over the job table, cheap enough to
-    /// ask every second.
-    pub async fn jobs_fingerprint(&self) -> Result<JobsFingerprint, StoreError> {
+    async fn jobs_fingerprint(&self) -> Result<JobsFingerprint, StoreError> {
         let (jobs, enabled, versions, last_change): (i64, i64, i64, Option<DateTime<Utc>>) =
             sqlx::query_as(
                 "SELECT count(*), count(*) FILTER (WHERE enabled),
@@ -111,12 +131,7 @@ impl PgStore {
         })
     }
 
-    /// Those of `jobs` that have a queued or running run (of any trigger): one query for
-    /// all of them.
-    pub async fn jobs_with_active_runs(
-        &self,
-        jobs: &[JobId],
-    ) -> Result<HashSet<JobId>, StoreError> {
+    async fn jobs_with_active_runs(&self, jobs: &[JobId]) -> Result<HashSet<JobId>, StoreError> {
         if jobs.is_empty() {
             return Ok(HashSet::new());
         }
@@ -132,46 +147,73 @@ impl PgStore {
         Ok(active.into_iter().map(JobId::from_uuid).collect())
     }
 
-    /// A contender for the scheduler leadership, not yet connected. Each replica keeps one
-    /// and calls [`LeaderElection::try_acquire`] until it wins.
-    pub fn leader_election(&self) -> LeaderElection {
-        LeaderElection {
+    fn leader_election(&self) -> Box<dyn LeaderElection> {
+        Box::new(PgLeaderElection {
             options: self.pool.connect_options(),
             conn: None,
             held: false,
-        }
+        })
     }
+}
+
+/// One replica's side of the scheduler leadership. At most one replica holds it at a
+/// time; the holder fires schedules and keeps the watermark a successor starts from.
+#[async_trait]
+pub trait LeaderElection: Send + std::fmt::Debug {
+    /// True while this replica holds the leadership, as far as it last checked.
+    fn is_held(&self) -> bool;
+
+    /// Takes the leadership if nobody holds it; true when this replica now leads (or
+    /// already did). Never waits. A failure is returned as an error and the next attempt
+    /// starts over.
+    async fn try_acquire(&mut self) -> Result<bool, StoreError>;
+
+    /// A cheap check that the leadership is still held. A failure or no answer within
+    /// `timeout` ends the leadership.
+    async fn still_held(&mut self, timeout: Duration) -> bool;
+
+    /// The watermark the previous leader left (every fire at or before it was handled), or
+    /// `None` where no scheduler has led yet.
+    async fn watermark(&mut self) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// Records that every fire at or before `checked_until` has been handled. It never
+    /// moves back. Failing, or taking longer than `timeout`, ends the leadership.
+    async fn checkpoint(
+        &mut self,
+        checked_until: DateTime<Utc>,
+        timeout: Duration,
+    ) -> Result<(), StoreError>;
+
+    /// Gives the leadership up (best effort).
+    async fn release(&mut self);
 }
 
 /// One replica's side of the scheduler leadership: a dedicated connection that holds the
 /// advisory lock while this replica leads. Dropping it (or the connection failing) ends
 /// the leadership; the server releases the lock as soon as it sees the session end.
-pub struct LeaderElection {
+pub struct PgLeaderElection {
     options: Arc<PgConnectOptions>,
     /// Kept between attempts so a follower does not open a connection per attempt.
     conn: Option<PgConnection>,
     held: bool,
 }
 
-impl std::fmt::Debug for LeaderElection {
+impl std::fmt::Debug for PgLeaderElection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LeaderElection")
+        f.debug_struct("PgLeaderElection")
             .field("connected", &self.conn.is_some())
             .field("held", &self.held)
             .finish()
     }
 }
 
-impl LeaderElection {
-    /// True while this replica holds the lock, as far as it last checked.
-    pub fn is_held(&self) -> bool {
+#[async_trait]
+impl LeaderElection for PgLeaderElection {
+    fn is_held(&self) -> bool {
         self.held
     }
 
-    /// Takes the lock if nobody holds it; true when this replica now leads (or already
-    /// did). Never waits for the lock. A connection failure is returned as an error and the
-    /// next attempt reconnects.
-    pub async fn try_acquire(&mut self) -> Result<bool, StoreError> {
+    async fn try_acquire(&mut self) -> Result<bool, StoreError> {
         if self.held {
             return Ok(true);
         }
@@ -204,10 +246,7 @@ impl LeaderElection {
         }
     }
 
-    /// A cheap round trip on the lock's connection: true while it is alive (and so the
-    /// lock held). A failure or no answer within `timeout` ends the leadership: the
-    /// connection is dropped, so the lock is certainly released once the server notices.
-    pub async fn still_held(&mut self, timeout: Duration) -> bool {
+    async fn still_held(&mut self, timeout: Duration) -> bool {
         if !self.held {
             return false;
         }
@@ -224,9 +263,7 @@ impl LeaderElection {
         alive
     }
 
-    /// The watermark the previous leader left (every fire at or before it was handled), or
-    /// `None` on a database no scheduler has led yet. Read on the lock's connection.
-    pub async fn watermark(&mut self) -> Result<Option<DateTime<Utc>>, StoreError> {
+    async fn watermark(&mut self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let conn = self.leading_connection()?;
         let result = sqlx::query_scalar("SELECT checked_until FROM scheduler_state")
             .fetch_optional(&mut *conn)
@@ -234,10 +271,7 @@ impl LeaderElection {
         result.map_err(|e| self.failed(e))
     }
 
-    /// Records that every fire at or before `checked_until` has been handled. It never
-    /// moves back. Written on the lock's connection, so it doubles as the liveness check
-    /// of the leadership: failing, or taking longer than `timeout`, ends the leadership.
-    pub async fn checkpoint(
+    async fn checkpoint(
         &mut self,
         checked_until: DateTime<Utc>,
         timeout: Duration,
@@ -265,9 +299,7 @@ impl LeaderElection {
         }
     }
 
-    /// Gives the leadership up: unlocks and closes the connection (best effort; the
-    /// server releases the lock with the session anyway).
-    pub async fn release(&mut self) {
+    async fn release(&mut self) {
         let was_held = std::mem::replace(&mut self.held, false);
         if let Some(mut conn) = self.conn.take() {
             if was_held {
@@ -279,7 +311,9 @@ impl LeaderElection {
             let _ = conn.close().await;
         }
     }
+}
 
+impl PgLeaderElection {
     fn leading_connection(&mut self) -> Result<&mut PgConnection, StoreError> {
         match (&mut self.conn, self.held) {
             (Some(conn), true) => Ok(conn),

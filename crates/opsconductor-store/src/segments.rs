@@ -1,14 +1,29 @@
 //! Segments: where agents sit and which address blocks they serve.
 
+use async_trait::async_trait;
 use ipnet::IpNet;
 use opsconductor_core::model::Segment;
 
 use crate::PgStore;
 use crate::error::{StoreError, db};
 
-impl PgStore {
+/// Network segments.
+#[async_trait]
+pub trait SegmentStore: Send + Sync {
     /// Creates the segment, or replaces the CIDRs of the segment with that name.
-    pub async fn upsert_segment(&self, segment: &Segment) -> Result<(), StoreError> {
+    async fn upsert_segment(&self, segment: &Segment) -> Result<(), StoreError>;
+
+    /// Every segment, by name.
+    async fn list_segments(&self) -> Result<Vec<Segment>, StoreError>;
+
+    /// Deletes a segment that no agent and no enrollment token refers to; otherwise a
+    /// [`StoreError::Conflict`] naming what still uses it.
+    async fn delete_segment(&self, name: &str) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+impl SegmentStore for PgStore {
+    async fn upsert_segment(&self, segment: &Segment) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO segments (name, cidrs) VALUES ($1, $2::cidr[])
              ON CONFLICT (name) DO UPDATE SET cidrs = EXCLUDED.cidrs",
@@ -21,8 +36,7 @@ impl PgStore {
         Ok(())
     }
 
-    /// Every segment, by name.
-    pub async fn list_segments(&self) -> Result<Vec<Segment>, StoreError> {
+    async fn list_segments(&self) -> Result<Vec<Segment>, StoreError> {
         let rows: Vec<(String, Vec<IpNet>)> =
             sqlx::query_as("SELECT name, cidrs FROM segments ORDER BY name")
                 .fetch_all(&self.pool)
@@ -34,9 +48,7 @@ impl PgStore {
             .collect())
     }
 
-    /// Deletes a segment that no agent and no enrollment token refers to; otherwise a
-    /// [`StoreError::Conflict`] naming what still uses it.
-    pub async fn delete_segment(&self, name: &str) -> Result<(), StoreError> {
+    async fn delete_segment(&self, name: &str) -> Result<(), StoreError> {
         let (agents, tokens): (i64, i64) = sqlx::query_as(
             "SELECT (SELECT count(*) FROM agents WHERE segment = $1),
                     (SELECT count(*) FROM enrollment_tokens WHERE segment = $1)",

@@ -2,6 +2,7 @@
 //! host and port is recorded, the same key later is trusted, a different one is refused
 //! (and noted for the admin) until the record is deleted.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use opsconductor_core::ids::AgentId;
 use uuid::Uuid;
@@ -50,11 +51,32 @@ pub enum HostKeyVerdict {
     },
 }
 
-impl PgStore {
+/// SSH host keys trusted on first use for the whole deployment.
+#[async_trait]
+pub trait SshHostKeyStore: Send + Sync {
     /// Checks `algorithm`/`fingerprint` for `host:port`, recording it if the pair is new.
     /// Concurrent first uses by several agents record one key; the others are judged
     /// against it.
-    pub async fn verify_host_key(
+    async fn verify_host_key(
+        &self,
+        host: &str,
+        port: u16,
+        algorithm: &str,
+        fingerprint: &str,
+        agent: AgentId,
+    ) -> Result<HostKeyVerdict, StoreError>;
+
+    /// Every recorded host key, by host and port.
+    async fn list_host_keys(&self) -> Result<Vec<SshHostKey>, StoreError>;
+
+    /// Forgets a recorded key: the next key presented for its host and port is trusted
+    /// on first use.
+    async fn delete_host_key(&self, id: Uuid) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+impl SshHostKeyStore for PgStore {
+    async fn verify_host_key(
         &self,
         host: &str,
         port: u16,
@@ -116,17 +138,14 @@ impl PgStore {
         )
     }
 
-    /// Every recorded host key, by host and port.
-    pub async fn list_host_keys(&self) -> Result<Vec<SshHostKey>, StoreError> {
+    async fn list_host_keys(&self) -> Result<Vec<SshHostKey>, StoreError> {
         sqlx::query_as("SELECT * FROM ssh_host_keys ORDER BY host, port")
             .fetch_all(&self.pool)
             .await
             .map_err(db)
     }
 
-    /// Forgets a recorded key: the next key presented for its host and port is trusted
-    /// on first use.
-    pub async fn delete_host_key(&self, id: Uuid) -> Result<(), StoreError> {
+    async fn delete_host_key(&self, id: Uuid) -> Result<(), StoreError> {
         let deleted = sqlx::query("DELETE FROM ssh_host_keys WHERE id = $1")
             .bind(id)
             .execute(&self.pool)

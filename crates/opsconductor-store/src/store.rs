@@ -1,6 +1,7 @@
 //! The store handle: connection pool, migrations, result partitions and the small caches
 //! that keep the hot ingest path to one statement per batch.
 
+use async_trait::async_trait;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -60,6 +61,46 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
+/// The store as a whole: reachability, schema and retention.
+#[async_trait]
+pub trait StoreAdmin: Send + Sync {
+    /// Answers when the database does (readiness checks).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Brings the schema up to date (a no-op when it is; concurrent callers are
+    /// serialised) and prepares what the first runs need.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Removes the results of runs created before the UTC day of `cutoff` (runs and chunks
+    /// are kept) and names what was dropped, for the log: result partitions on
+    /// PostgreSQL.
+    async fn drop_results_before(&self, cutoff: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
+}
+
+#[async_trait]
+impl StoreAdmin for PgStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await.map_err(|e| match e {
+            MigrateError::Execute(e) => db(e),
+            other => StoreError::other(format!("migration failed: {other}")),
+        })?;
+        self.ensure_partitions(Utc::now().date_naive(), PARTITION_DAYS_AHEAD_AT_MIGRATE)
+            .await
+    }
+
+    async fn drop_results_before(&self, cutoff: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+        self.drop_partitions_older_than(cutoff).await
+    }
+}
+
 impl PgStore {
     /// Connects to `url` (`postgres://user@host:port/db`) with a pool of at most
     /// `max_connections`, failing fast when the database cannot be reached.
@@ -74,27 +115,6 @@ impl PgStore {
             pool,
             caches: Arc::default(),
         })
-    }
-
-    /// Answers when the database does (readiness checks).
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-        Ok(())
-    }
-
-    /// Applies the embedded migrations (a no-op when they are applied; concurrent callers
-    /// are serialised by sqlx's advisory lock) and creates result partitions for today and
-    /// the next week.
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await.map_err(|e| match e {
-            MigrateError::Execute(e) => db(e),
-            other => StoreError::other(format!("migration failed: {other}")),
-        })?;
-        self.ensure_partitions(Utc::now().date_naive(), PARTITION_DAYS_AHEAD_AT_MIGRATE)
-            .await
     }
 
     /// Creates the missing daily result partitions for `from_day` and the `days_ahead` days

@@ -1,6 +1,7 @@
 //! Job templates (saved job definitions to start new jobs from) and the controller's
 //! run-time settings document.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use opsconductor_core::model::JobSpec;
 use serde_json::Value;
@@ -28,7 +29,7 @@ pub struct JobTemplate {
 }
 
 #[derive(sqlx::FromRow)]
-struct TemplateRow {
+pub(crate) struct TemplateRow {
     id: Uuid,
     name: String,
     description: String,
@@ -61,10 +62,47 @@ pub struct StoredSettings {
     pub updated_at: DateTime<Utc>,
 }
 
-impl PgStore {
+/// Saved job templates and the run-time settings document.
+#[async_trait]
+pub trait TemplateStore: Send + Sync {
     /// Saves a template; a template with the same name is replaced when `replace` is set,
     /// otherwise it is [`StoreError::AlreadyExists`].
-    pub async fn save_template(
+    async fn save_template(
+        &self,
+        name: &str,
+        description: &str,
+        spec: &JobSpec,
+        replace: bool,
+    ) -> Result<JobTemplate, StoreError>;
+
+    /// Templates by name, after `after_name`, at most `limit`.
+    async fn list_templates(
+        &self,
+        after_name: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<JobTemplate>, StoreError>;
+
+    /// The template with this id.
+    async fn get_template(&self, id: Uuid) -> Result<JobTemplate, StoreError>;
+
+    /// Deletes a template.
+    async fn delete_template(&self, id: Uuid) -> Result<(), StoreError>;
+
+    /// The settings document, if one was ever written.
+    async fn get_settings(&self) -> Result<Option<StoredSettings>, StoreError>;
+
+    /// Writes the settings document if it is still at `expected_version` (0: never
+    /// written; `None`: no check).
+    async fn put_settings(
+        &self,
+        expected_version: Option<i64>,
+        document: &Value,
+    ) -> Result<StoredSettings, StoreError>;
+}
+
+#[async_trait]
+impl TemplateStore for PgStore {
+    async fn save_template(
         &self,
         name: &str,
         description: &str,
@@ -96,8 +134,7 @@ impl PgStore {
         Ok(row.into())
     }
 
-    /// Templates by name, after `after_name`, at most `limit`.
-    pub async fn list_templates(
+    async fn list_templates(
         &self,
         after_name: Option<&str>,
         limit: u32,
@@ -114,8 +151,7 @@ impl PgStore {
         Ok(rows.into_iter().map(JobTemplate::from).collect())
     }
 
-    /// The template with this id.
-    pub async fn get_template(&self, id: Uuid) -> Result<JobTemplate, StoreError> {
+    async fn get_template(&self, id: Uuid) -> Result<JobTemplate, StoreError> {
         let row: Option<TemplateRow> = sqlx::query_as(
             "SELECT id, name, description, spec, created_at, updated_at FROM job_templates
              WHERE id = $1",
@@ -128,8 +164,7 @@ impl PgStore {
             .ok_or_else(|| StoreError::not_found(format!("template {id}")))
     }
 
-    /// Deletes a template.
-    pub async fn delete_template(&self, id: Uuid) -> Result<(), StoreError> {
+    async fn delete_template(&self, id: Uuid) -> Result<(), StoreError> {
         let deleted = sqlx::query("DELETE FROM job_templates WHERE id = $1")
             .bind(id)
             .execute(&self.pool)
@@ -141,8 +176,7 @@ impl PgStore {
         Ok(())
     }
 
-    /// The settings document, if one was ever written.
-    pub async fn get_settings(&self) -> Result<Option<StoredSettings>, StoreError> {
+    async fn get_settings(&self) -> Result<Option<StoredSettings>, StoreError> {
         let row: Option<(i64, Json<Value>, DateTime<Utc>)> =
             sqlx::query_as("SELECT version, document, updated_at FROM settings")
                 .fetch_optional(&self.pool)
@@ -157,9 +191,7 @@ impl PgStore {
         )
     }
 
-    /// Writes the settings document if it is still at `expected_version` (0: never
-    /// written; `None`: no check).
-    pub async fn put_settings(
+    async fn put_settings(
         &self,
         expected_version: Option<i64>,
         document: &Value,

@@ -6,6 +6,7 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`). Failing to set one up panics: a test
 //! cannot do anything useful without it.
 
+use crate::prelude::*;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 use crate::PgStore;

@@ -1,5 +1,6 @@
 //! The long-running subcommands: `controller`, `agent`, `migrate`.
 
+use opsconductor_store::prelude::*;
 use std::process::ExitCode;
 
 use anyhow::Context as _;

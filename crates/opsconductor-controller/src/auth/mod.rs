@@ -26,9 +26,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use opsconductor_core::access::Role;
 use opsconductor_core::ids::{ApiTokenId, SessionId, UserId};
+use opsconductor_store::prelude::*;
 use opsconductor_store::{
-    ApiTokenRecord, NewApiToken, NewAuditEntry, NewSession, PgStore, RefreshOutcome, UserChange,
-    UserRecord, UserUpdate,
+    ApiTokenRecord, NewApiToken, NewAuditEntry, NewSession, RefreshOutcome, UserChange, UserRecord,
+    UserUpdate,
 };
 use serde_json::{Value, json};
 
@@ -148,7 +149,7 @@ type PrincipalCache = HashMap<CacheKey, (Instant, Option<Principal>)>;
 /// Authentication and account management over the store.
 #[derive(Clone)]
 pub struct Auth {
-    store: PgStore,
+    store: SharedStore,
     tokens: AccessTokens,
     settings: AuthSettings,
     cache: Arc<Mutex<PrincipalCache>>,
@@ -156,7 +157,7 @@ pub struct Auth {
 
 impl Auth {
     /// Accounts in `store`, access tokens signed with `key`.
-    pub fn new(store: PgStore, key: &[u8], settings: AuthSettings) -> Self {
+    pub fn new(store: SharedStore, key: &[u8], settings: AuthSettings) -> Self {
         Self {
             tokens: AccessTokens::new(key, &settings.issuer),
             store,
@@ -175,11 +176,7 @@ impl Auth {
                 "no credentials: send Authorization: Bearer <token>",
             ));
         };
-        let Some(token) = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-        else {
+        let Some(token) = bearer_token(header) else {
             return Err(unauthenticated(
                 "the Authorization header must be Bearer <token>",
             ));
@@ -553,7 +550,7 @@ impl Auth {
                 "must be in the future",
             ));
         }
-        mint_api_token(&self.store, caller.user, name, role, expires_at).await
+        mint_api_token(&*self.store, caller.user, name, role, expires_at).await
     }
 
     /// Revokes an API token: the caller's own, or anyone's for an admin. Someone else's
@@ -657,15 +654,22 @@ impl Auth {
     }
 
     /// The store (for reads the API passes through).
-    pub fn store(&self) -> &PgStore {
+    pub fn store(&self) -> &SharedStore {
         &self.store
     }
+}
+
+/// The token of an `Authorization` header value `Bearer <token>` (the scheme in any case).
+pub fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// Stores a new API token for `user` (no checks: callers decide who may have what) and
 /// returns its record and the token, which exists nowhere else.
 pub async fn mint_api_token(
-    store: &PgStore,
+    store: &dyn Store,
     user: UserId,
     name: &str,
     role: Role,

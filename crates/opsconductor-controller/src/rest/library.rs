@@ -130,7 +130,7 @@ pub async fn put_user_entry(
     state
         .api
         .catalog()
-        .put_entry(store, &kind, entry.clone())
+        .put_entry(&**store, &kind, entry.clone())
         .await?;
     Ok(json_response(
         StatusCode::OK,
@@ -154,7 +154,11 @@ pub async fn delete_user_entry(
     Path((kind, id)): Path<(String, String)>,
 ) -> ApiResult {
     let store = state.api.store();
-    state.api.catalog().delete_entry(store, &kind, &id).await?;
+    state
+        .api
+        .catalog()
+        .delete_entry(&**store, &kind, &id)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

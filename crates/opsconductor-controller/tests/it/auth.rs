@@ -4,6 +4,7 @@
 //! revocation that reaches a second replica within seconds, the login rate limit, API
 //! tokens within their owner's role, the audit log, and the first-admin bootstrap.
 
+use opsconductor_store::prelude::*;
 use std::time::Duration;
 
 use chrono::Utc;

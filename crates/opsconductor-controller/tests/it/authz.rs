@@ -6,6 +6,7 @@
 //! OpenAPI document and the gRPC descriptors list — a new route without an entry fails
 //! the test instead of going unchecked.
 
+use opsconductor_store::prelude::*;
 use std::collections::BTreeSet;
 
 use opsconductor_controller::auth::tokens::token_hash;

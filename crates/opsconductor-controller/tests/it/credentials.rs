@@ -6,6 +6,7 @@
 use opsconductor_core::model::Segment;
 use opsconductor_proto::v1::{self, agent_service_client::AgentServiceClient};
 use opsconductor_store::ChunkState;
+use opsconductor_store::prelude::*;
 use opsconductor_store::testing::fresh_database;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

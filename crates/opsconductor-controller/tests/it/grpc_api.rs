@@ -3,6 +3,7 @@
 //! unknown ids, `WatchRun` to the end of a run, health and reflection (v1 and v1alpha).
 //! No agent runs, so runs stay queued until the test cancels them.
 
+use opsconductor_store::prelude::*;
 use std::time::Duration;
 
 use futures::StreamExt as _;

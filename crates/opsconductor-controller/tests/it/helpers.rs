@@ -1,6 +1,7 @@
 //! What every test builds on: a private slice of the broker, a controller configuration
 //! for a test database, running controllers, job specs and polling.
 
+use opsconductor_store::prelude::*;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -84,7 +85,7 @@ pub const ADMIN_PASSWORD: &str = "admin password for tests";
 
 /// Makes an API token of `role` for `username` straight in the store (what
 /// `POST /api/v1/api-tokens` does, without a login first).
-pub async fn api_token(store: &PgStore, username: &str, role: Role) -> String {
+pub async fn api_token(store: &dyn Store, username: &str, role: Role) -> String {
     let (user, _) = store
         .user_for_login(username)
         .await
@@ -117,7 +118,7 @@ impl RunningController {
             .clone()
             .unwrap_or_else(|| ADMIN.to_owned());
         let controller = Controller::build(config).await.unwrap();
-        let admin_token = api_token(controller.store(), &admin, Role::Admin).await;
+        let admin_token = api_token(&**controller.store(), &admin, Role::Admin).await;
         let scheduler = controller.scheduler();
         let (http, grpc) = (controller.http_addr(), controller.grpc_addr());
         let shutdown = CancellationToken::new();

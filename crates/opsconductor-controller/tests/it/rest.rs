@@ -3,6 +3,7 @@
 //! updates, pages and exports hold every result once, and the served OpenAPI document is
 //! the committed `docs/openapi.json`.
 
+use opsconductor_store::prelude::*;
 use std::collections::HashSet;
 
 use chrono::{Duration, Utc};

@@ -2,6 +2,7 @@
 //! crash, overlap policies, catch-up after downtime, and the store's side of it (the lock,
 //! the watermark, the unique fire).
 
+use opsconductor_store::prelude::*;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,7 +29,7 @@ fn dispatcher(store: &PgStore) -> Dispatcher {
         Library::load_dir(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../libraries"))
             .unwrap();
     Dispatcher::new(
-        store.clone(),
+        std::sync::Arc::new(store.clone()),
         Arc::new(library),
         "default".to_owned(),
         Arc::new(Notify::new()),

@@ -2,6 +2,7 @@
 //! enrolls over `https://` with its client certificate and runs a job end to end; clients
 //! without a certificate from the configured CA, or without TLS, are refused.
 
+use opsconductor_store::prelude::*;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

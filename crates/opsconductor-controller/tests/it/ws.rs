@@ -4,6 +4,7 @@
 //! bus itself (a stuck client, a lagging one) serve the real route and pump on their own
 //! bus and publish on it the way the session does, so they can watch its subscribers.
 
+use opsconductor_store::prelude::*;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -247,7 +248,7 @@ fn dispatcher(store: &PgStore) -> Dispatcher {
         Library::load_dir(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../libraries"))
             .unwrap();
     Dispatcher::new(
-        store.clone(),
+        std::sync::Arc::new(store.clone()),
         Arc::new(library),
         DEFAULT_SEGMENT.to_owned(),
         Arc::new(Notify::new()),
@@ -578,7 +579,7 @@ impl WsServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let auth = Auth::new(
-            store.clone(),
+            std::sync::Arc::new(store.clone()),
             TEST_AUTH_KEY.as_bytes(),
             AuthSettings::default(),
         );
@@ -587,7 +588,7 @@ impl WsServer {
             .unwrap();
         let token = api_token(store, "watcher", Role::Viewer).await;
         let app = ws::router(WsState {
-            store: store.clone(),
+            store: std::sync::Arc::new(store.clone()),
             events: events.clone(),
             shutdown: shutdown.clone(),
             auth,
@@ -599,7 +600,7 @@ impl WsServer {
         );
         let pump = tokio::spawn(run_progress_pump(
             events.clone(),
-            store.clone(),
+            std::sync::Arc::new(store.clone()),
             PROGRESS_INTERVAL,
             shutdown.clone(),
         ));

@@ -1,5 +1,6 @@
 //! Enrollment, authentication and liveness of agents.
 
+use opsconductor_store::prelude::*;
 use std::time::Duration;
 
 use opsconductor_core::ids::AgentId;

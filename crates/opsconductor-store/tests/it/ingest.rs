@@ -2,6 +2,7 @@
 
 use opsconductor_core::ids::{AgentId, RunId};
 use opsconductor_core::model::{ResultStatus, RunStatus};
+use opsconductor_store::prelude::*;
 use opsconductor_store::testing::fresh_database;
 use opsconductor_store::{ChunkState, IngestOutcome, StoreError};
 use serde_json::{Map, Value, json};

@@ -14,6 +14,7 @@ mod schema;
 use chrono::{DateTime, Duration, Utc};
 use opsconductor_core::ids::{ChunkId, RunId};
 use opsconductor_core::model::{Job, JobSpec, ResultRecord, ResultStatus, RunTrigger};
+use opsconductor_store::prelude::*;
 use opsconductor_store::{NewChunk, NewRun, PgStore};
 use serde_json::{Map, Value, json};
 

@@ -3,6 +3,7 @@
 use chrono::{Duration, Utc};
 use opsconductor_core::model::ResultStatus;
 use opsconductor_store::StoreError;
+use opsconductor_store::prelude::*;
 use opsconductor_store::testing::fresh_database;
 
 use crate::{job, new_run, new_run_at, results_for, targets};

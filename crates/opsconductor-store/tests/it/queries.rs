@@ -5,6 +5,7 @@
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use opsconductor_core::ids::{JobId, RunId};
 use opsconductor_core::model::ResultStatus;
+use opsconductor_store::prelude::*;
 use opsconductor_store::testing::fresh_database;
 use opsconductor_store::{JobFilter, PgStore, ResultFilter, ResultKey, StoreError};
 

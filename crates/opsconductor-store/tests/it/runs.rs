@@ -1,5 +1,6 @@
 //! Run creation, the outbox relay cycle, the chunk life cycle, cancellation and deadlines.
 
+use opsconductor_store::prelude::*;
 use std::time::Duration;
 
 use chrono::Utc;

@@ -2,6 +2,7 @@
 
 use opsconductor_core::ids::JobId;
 use opsconductor_core::model::Segment;
+use opsconductor_store::prelude::*;
 use opsconductor_store::testing::fresh_database;
 use opsconductor_store::{PgStore, StoreError};
 
