@@ -3,7 +3,9 @@
 //! Deliveries are acked manually: an agent acks a chunk only after the controller has
 //! stored all its results, requeues it when it cannot run it now, and rejects it when it can
 //! never run it (dead-lettered at once). A delivery left unacked when the agent dies is
-//! requeued by the broker and counts towards the segment's delivery limit.
+//! requeued by the broker and counts towards the segment's delivery limit. The same holds
+//! over the in-process backend, where "the agent dies" means its [`Consumer`] is closed or
+//! dropped.
 
 use std::fmt;
 
@@ -14,20 +16,37 @@ use lapin::{Acker, Channel, Connection};
 use crate::QueueError;
 use crate::amqp::{self, header_u64};
 use crate::config::{QueueConfig, check_segment};
+use crate::in_process::{Attachment, InProcessBroker, Settlement, Ticket};
 
-/// Consumes one segment's queue with manual acks and at most `prefetch` unacked deliveries.
+/// Consumes one segment's queue with manual acks and at most `prefetch` unacked deliveries,
+/// from RabbitMQ ([`Consumer::connect`]) or an [`InProcessBroker`]
+/// ([`Consumer::in_process`]).
 pub struct Consumer {
+    segment: String,
+    backend: Backend,
+}
+
+enum Backend {
+    Amqp(Box<AmqpConsumer>),
+    InProcess(Attachment),
+}
+
+struct AmqpConsumer {
     connection: Connection,
     // Kept so the channel lives as long as the consumer reading from it.
     _channel: Channel,
     deliveries: lapin::Consumer,
-    segment: String,
 }
 
 impl fmt::Debug for Consumer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let backend = match self.backend {
+            Backend::Amqp(_) => "rabbitmq",
+            Backend::InProcess(_) => "in-process",
+        };
         f.debug_struct("Consumer")
             .field("segment", &self.segment)
+            .field("backend", &backend)
             .finish_non_exhaustive()
     }
 }
@@ -49,10 +68,12 @@ impl Consumer {
         };
         match setup.await {
             Ok((channel, deliveries)) => Ok(Self {
-                connection,
-                _channel: channel,
-                deliveries,
                 segment: segment.to_owned(),
+                backend: Backend::Amqp(Box::new(AmqpConsumer {
+                    connection,
+                    _channel: channel,
+                    deliveries,
+                })),
             }),
             Err(error) => {
                 amqp::close(&connection).await;
@@ -61,21 +82,45 @@ impl Consumer {
         }
     }
 
+    /// Starts consuming `segment` on the in-process broker, creating its queue if needed
+    /// (as [`Consumer::connect`] declares it). Fails only with
+    /// [`QueueError::InvalidSegment`].
+    pub fn in_process(broker: &InProcessBroker, segment: &str) -> Result<Self, QueueError> {
+        Ok(Self {
+            segment: segment.to_owned(),
+            backend: Backend::InProcess(broker.consume(segment)?),
+        })
+    }
+
     /// The segment this consumer serves.
     #[must_use]
     pub fn segment(&self) -> &str {
         &self.segment
     }
 
-    /// Waits for the next chunk.
+    /// Waits for the next chunk. Cancel-safe: a chunk is never lost by dropping the future.
     ///
     /// [`QueueError::Unavailable`] means the connection or the consumer is gone (broker
     /// restart, queue deleted): drop this consumer and connect again after
     /// [`crate::backoff()`]. [`QueueError::Decode`] means one message was not a chunk this
     /// crate published; it has already been rejected (dead-lettered) and the consumer stays
-    /// usable.
+    /// usable. Neither happens in process, where every message comes from a [`crate::Publisher`]
+    /// and the broker lives as long as its consumers.
     pub async fn next(&mut self) -> Result<Delivery, QueueError> {
-        match self.deliveries.next().await {
+        let rabbit = match &mut self.backend {
+            Backend::Amqp(rabbit) => rabbit,
+            Backend::InProcess(attachment) => {
+                let taken = attachment.next_chunk().await;
+                return Ok(Delivery {
+                    chunk_id: taken.chunk_id,
+                    payload: taken.payload,
+                    delivery_count: taken.delivery_count,
+                    redelivered: taken.delivery_count > 1,
+                    settle: Settle::InProcess(taken.ticket),
+                });
+            }
+        };
+        match rabbit.deliveries.next().await {
             Some(Ok(delivery)) => decode_or_reject(delivery).await,
             Some(Err(error)) => Err(amqp::map_error("basic.deliver", &error)),
             None => Err(QueueError::Unavailable(format!(
@@ -85,9 +130,13 @@ impl Consumer {
         }
     }
 
-    /// Closes the connection; deliveries not yet acked go back to the queue at once.
+    /// Closes the connection; deliveries not yet acked go back to the queue at once
+    /// (dropping the consumer does the same).
     pub async fn close(self) {
-        amqp::close(&self.connection).await;
+        match self.backend {
+            Backend::Amqp(rabbit) => amqp::close(&rabbit.connection).await,
+            Backend::InProcess(attachment) => drop(attachment),
+        }
     }
 }
 
@@ -102,7 +151,7 @@ async fn decode_or_reject(delivery: lapin::message::Delivery) -> Result<Delivery
                 payload: delivery.data,
                 delivery_count: u32::try_from(returned.saturating_add(1)).unwrap_or(u32::MAX),
                 redelivered: delivery.redelivered,
-                acker: delivery.acker,
+                settle: Settle::Amqp(delivery.acker),
             })
         }
         Err(error) => {
@@ -144,11 +193,54 @@ pub struct Delivery {
     /// The encoded `ChunkWork`.
     pub payload: Vec<u8>,
     /// How many times this chunk has been delivered, this time included (1 + the quorum
-    /// queue's `x-delivery-count`). Past `delivery_limit` the broker dead-letters it.
+    /// queue's `x-delivery-count`; the in-process broker counts the same way). Past
+    /// `delivery_limit` the broker dead-letters it.
     pub delivery_count: u32,
-    /// Whether the broker flagged it as possibly seen before (a consumer died or requeued).
+    /// Whether the broker flagged it as possibly seen before (a consumer died or requeued;
+    /// in process exactly when `delivery_count > 1`).
     pub redelivered: bool,
-    acker: Acker,
+    settle: Settle,
+}
+
+/// Where a delivery (or a dead letter) is settled: on the AMQP channel it came on, or on
+/// the in-process queue it was taken from.
+pub(crate) enum Settle {
+    Amqp(Acker),
+    InProcess(Ticket),
+}
+
+impl Settle {
+    pub(crate) async fn ack(&self, chunk_id: &str) -> Result<(), QueueError> {
+        match self {
+            Self::Amqp(acker) => {
+                let done = acker.ack(BasicAckOptions { multiple: false }).await;
+                settle_outcome(acker, chunk_id, "basic.ack", done)
+            }
+            Self::InProcess(ticket) => ticket.settle(chunk_id, Settlement::Ack),
+        }
+    }
+
+    async fn nack(&self, chunk_id: &str, requeue: bool) -> Result<(), QueueError> {
+        match self {
+            Self::Amqp(acker) => {
+                let done = acker
+                    .nack(BasicNackOptions {
+                        multiple: false,
+                        requeue,
+                    })
+                    .await;
+                settle_outcome(acker, chunk_id, "basic.nack", done)
+            }
+            Self::InProcess(ticket) => {
+                let how = if requeue {
+                    Settlement::Requeue
+                } else {
+                    Settlement::Reject
+                };
+                ticket.settle(chunk_id, how)
+            }
+        }
+    }
 }
 
 impl fmt::Debug for Delivery {
@@ -165,43 +257,23 @@ impl fmt::Debug for Delivery {
 impl Delivery {
     /// The chunk is done: every result is stored. Removes it from the queue.
     pub async fn ack(&self) -> Result<(), QueueError> {
-        let done = self.acker.ack(BasicAckOptions { multiple: false }).await;
-        self.settled("basic.ack", done)
+        self.settle.ack(&self.chunk_id).await
     }
 
     /// The chunk could not be run now: back to the queue for any agent of the segment. Counts
     /// towards the delivery limit.
     pub async fn requeue(&self) -> Result<(), QueueError> {
-        self.nack(true).await
+        self.settle.nack(&self.chunk_id, true).await
     }
 
     /// The chunk can never be run: dead-lettered at once with reason `rejected`.
     pub async fn reject(&self) -> Result<(), QueueError> {
-        self.nack(false).await
-    }
-
-    async fn nack(&self, requeue: bool) -> Result<(), QueueError> {
-        let done = self
-            .acker
-            .nack(BasicNackOptions {
-                multiple: false,
-                requeue,
-            })
-            .await;
-        self.settled("basic.nack", done)
-    }
-
-    fn settled(
-        &self,
-        operation: &'static str,
-        done: lapin::Result<bool>,
-    ) -> Result<(), QueueError> {
-        settle_outcome(&self.acker, &self.chunk_id, operation, done)
+        self.settle.nack(&self.chunk_id, false).await
     }
 }
 
 /// lapin answers `false` when the acker was already used or its channel is gone.
-pub(crate) fn settle_outcome(
+fn settle_outcome(
     acker: &Acker,
     chunk_id: &str,
     operation: &'static str,

@@ -6,15 +6,26 @@ use std::fmt;
 use futures::StreamExt;
 use lapin::options::BasicAckOptions;
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{Acker, Channel, Connection};
+use lapin::{Channel, Connection};
 
 use crate::QueueError;
 use crate::amqp::{self, as_text, header_u64};
 use crate::config::{Names, QueueConfig};
-use crate::consumer::{message_chunk_id, settle_outcome};
+use crate::consumer::{Settle, message_chunk_id};
+use crate::in_process::{Attachment, InProcessBroker};
 
-/// Consumes `<prefix>.dead` with manual acks.
+/// Consumes the dead letters with manual acks: `<prefix>.dead` on RabbitMQ
+/// ([`DeadLetters::connect`]), or an [`InProcessBroker`]'s ([`DeadLetters::in_process`]).
 pub struct DeadLetters {
+    backend: Backend,
+}
+
+enum Backend {
+    Amqp(Box<AmqpDeadLetters>),
+    InProcess(Attachment),
+}
+
+struct AmqpDeadLetters {
     connection: Connection,
     _channel: Channel,
     deliveries: lapin::Consumer,
@@ -24,9 +35,12 @@ pub struct DeadLetters {
 
 impl fmt::Debug for DeadLetters {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DeadLetters")
-            .field("names", &self.names)
-            .finish_non_exhaustive()
+        let mut shown = f.debug_struct("DeadLetters");
+        match &self.backend {
+            Backend::Amqp(rabbit) => shown.field("names", &rabbit.names),
+            Backend::InProcess(_) => shown.field("backend", &"in-process"),
+        };
+        shown.finish_non_exhaustive()
     }
 }
 
@@ -44,11 +58,13 @@ impl DeadLetters {
         };
         match setup.await {
             Ok((channel, deliveries)) => Ok(Self {
-                connection,
-                _channel: channel,
-                deliveries,
-                names,
-                delivery_limit: config.delivery_limit,
+                backend: Backend::Amqp(Box::new(AmqpDeadLetters {
+                    connection,
+                    _channel: channel,
+                    deliveries,
+                    names,
+                    delivery_limit: config.delivery_limit,
+                })),
             }),
             Err(error) => {
                 amqp::close(&connection).await;
@@ -57,12 +73,33 @@ impl DeadLetters {
         }
     }
 
-    /// Waits for the next dead letter. [`QueueError::Unavailable`]: reconnect after
-    /// [`crate::backoff()`]. [`QueueError::Decode`]: a message without a chunk id reached the
-    /// dead-letter queue; nothing can be recorded for it, so it has been acked (logged here
-    /// with its reason) and the stream stays usable.
+    /// Starts reading the in-process broker's dead letters.
+    #[must_use]
+    pub fn in_process(broker: &InProcessBroker) -> Self {
+        Self {
+            backend: Backend::InProcess(broker.consume_dead()),
+        }
+    }
+
+    /// Waits for the next dead letter. Cancel-safe. [`QueueError::Unavailable`]: reconnect
+    /// after [`crate::backoff()`]. [`QueueError::Decode`]: a message without a chunk id
+    /// reached the dead-letter queue; nothing can be recorded for it, so it has been acked
+    /// (logged here with its reason) and the stream stays usable. Neither happens in process.
     pub async fn next(&mut self) -> Result<DeadLetter, QueueError> {
-        let delivery = match self.deliveries.next().await {
+        let rabbit = match &mut self.backend {
+            Backend::Amqp(rabbit) => rabbit,
+            Backend::InProcess(attachment) => {
+                let taken = attachment.next_dead().await;
+                return Ok(DeadLetter {
+                    chunk_id: taken.chunk_id,
+                    segment: taken.segment,
+                    reason: taken.reason,
+                    payload: taken.payload,
+                    settle: Settle::InProcess(taken.ticket),
+                });
+            }
+        };
+        let delivery = match rabbit.deliveries.next().await {
             Some(Ok(delivery)) => delivery,
             Some(Err(error)) => return Err(amqp::map_error("basic.deliver", &error)),
             None => {
@@ -75,7 +112,7 @@ impl DeadLetters {
         let death = latest_death(headers);
         let reason = death.as_ref().map_or_else(
             || "dead-lettered for an unknown reason".to_owned(),
-            |death| death.describe(headers, self.delivery_limit),
+            |death| death.describe(headers, rabbit.delivery_limit),
         );
         let chunk_id = match message_chunk_id(&delivery.properties) {
             Ok(chunk_id) => chunk_id,
@@ -99,7 +136,7 @@ impl DeadLetters {
         } else {
             death
                 .as_ref()
-                .and_then(|d| self.names.segment_of_queue(&d.queue).map(str::to_owned))
+                .and_then(|d| rabbit.names.segment_of_queue(&d.queue).map(str::to_owned))
                 .unwrap_or_else(|| routing_key.to_owned())
         };
         Ok(DeadLetter {
@@ -107,13 +144,17 @@ impl DeadLetters {
             segment,
             reason,
             payload: delivery.data,
-            acker: delivery.acker,
+            settle: Settle::Amqp(delivery.acker),
         })
     }
 
-    /// Closes the connection; an unacked dead letter goes back to the dead-letter queue.
+    /// Closes the connection; an unacked dead letter goes back to the dead-letter queue
+    /// (dropping it does the same).
     pub async fn close(self) {
-        amqp::close(&self.connection).await;
+        match self.backend {
+            Backend::Amqp(rabbit) => amqp::close(&rabbit.connection).await,
+            Backend::InProcess(attachment) => drop(attachment),
+        }
     }
 }
 
@@ -128,7 +169,7 @@ pub struct DeadLetter {
     pub reason: String,
     /// The encoded `ChunkWork`, so the controller can list the chunk's targets.
     pub payload: Vec<u8>,
-    acker: Acker,
+    settle: Settle,
 }
 
 impl fmt::Debug for DeadLetter {
@@ -146,8 +187,7 @@ impl DeadLetter {
     /// The targets are recorded: remove the dead letter. Ack only after the store commit,
     /// so a controller crash in between redelivers it rather than losing it.
     pub async fn ack(&self) -> Result<(), QueueError> {
-        let done = self.acker.ack(BasicAckOptions { multiple: false }).await;
-        settle_outcome(&self.acker, &self.chunk_id, "basic.ack", done)
+        self.settle.ack(&self.chunk_id).await
     }
 }
 

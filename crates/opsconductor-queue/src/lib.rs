@@ -1,11 +1,15 @@
-//! The RabbitMQ work queue between the controller and the agents.
+//! The work queue between the controller and the agents: RabbitMQ in the scale-out mode, an
+//! in-process broker in standalone mode, behind the same [`Publisher`], [`Consumer`],
+//! [`Delivery`], [`DeadLetters`] and [`DeadLetter`].
 //!
 //! The controller's relay publishes each chunk of a run (a protobuf `ChunkWork`, opaque bytes
-//! here) to the segment's durable quorum queue with publisher confirms; agents of that
-//! segment consume it with manual acks and ack only once the controller has stored every
-//! result. A chunk that keeps failing (returned more than `delivery_limit` times) or is
-//! rejected is dead-lettered to one queue the controller drains to record the chunk's
-//! targets as errors, so nothing disappears silently.
+//! here) to the segment's queue with confirms; agents of that segment consume it with manual
+//! acks and ack only once the controller has stored every result. A chunk that keeps failing
+//! (returned more than `delivery_limit` times) or is rejected is dead-lettered to one queue
+//! the controller drains to record the chunk's targets as errors, so nothing disappears
+//! silently.
+//!
+//! On RabbitMQ (`connect` constructors) the queues are durable quorum queues:
 //!
 //! ```text
 //! Publisher ──► exchange <prefix>.work (direct, key = segment)
@@ -15,16 +19,23 @@
 //!               exchange <prefix>.dead (fanout) ──► queue <prefix>.dead (quorum) ──► DeadLetters
 //! ```
 //!
+//! In process (`in_process` constructors over one [`InProcessBroker`]) the same picture
+//! holds without exchanges: a bounded FIFO per segment and one dead-letter FIFO, in memory,
+//! lost when the process exits.
+//!
 //! # Layout
 //! - [`config`]: [`QueueConfig`] and the [`Names`] derived from its prefix.
 //! - `amqp`: connecting with a bounded timeout, declaring the topology, mapping lapin errors.
+//! - [`in_process`]: [`InProcessBroker`] and its [`InProcessOptions`] (delivery limit,
+//!   prefetch, per-segment budget), the standalone backend.
 //! - [`publisher`]: [`Publisher`], pipelined publishes awaited on their confirms, mandatory
 //!   so an unroutable chunk is an error rather than a silent drop; reconnects on the next
 //!   call after the connection is lost.
 //! - [`consumer`]: [`Consumer`] and [`Delivery`] for agents.
 //! - [`retry`]: [`backoff()`], the jittered delay for callers' reconnect loops.
 //! - [`dead_letter`]: [`DeadLetters`] and [`DeadLetter`] for the controller.
-//! - [`admin`]: [`queue_depth`] and [`delete_topology`], for metrics and tests.
+//! - [`admin`]: [`queue_depth`] and [`delete_topology`] on RabbitMQ, for metrics and tests
+//!   ([`InProcessBroker::queue_depth`] in process).
 //!
 //! No type of `lapin` leaves this crate: callers see bytes, strings and [`QueueError`].
 
@@ -33,6 +44,7 @@ mod amqp;
 pub mod config;
 pub mod consumer;
 pub mod dead_letter;
+pub mod in_process;
 pub mod publisher;
 pub mod retry;
 
@@ -40,6 +52,7 @@ pub use admin::{delete_topology, queue_depth};
 pub use config::{Names, QueueConfig};
 pub use consumer::{Consumer, Delivery};
 pub use dead_letter::{DeadLetter, DeadLetters};
+pub use in_process::{InProcessBroker, InProcessOptions};
 pub use publisher::Publisher;
 pub use retry::{MAX_BACKOFF, backoff};
 
@@ -52,12 +65,13 @@ pub const MESSAGE_TYPE: &str = "opsconductor.v1.ChunkWork";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueueError {
     /// The broker cannot be reached or the connection was lost. Retry after [`backoff()`];
-    /// a [`Publisher`] reconnects by itself on its next call, a [`Consumer`] is rebuilt.
-    #[error("rabbitmq unavailable: {0}")]
+    /// a [`Publisher`] reconnects by itself on its next call, a [`Consumer`] is rebuilt. In
+    /// process only settling a delivery after its consumer was closed says this.
+    #[error("queue unavailable: {0}")]
     Unavailable(String),
-    /// The broker refused to take responsibility for the chunk (basic.nack): it was not
-    /// stored and must be published again.
-    #[error("rabbitmq nacked chunk {chunk_id}")]
+    /// The broker refused to take responsibility for the chunk (basic.nack; in process: the
+    /// segment's queue is full): it was not stored and must be published again.
+    #[error("queue nacked chunk {chunk_id}: not stored")]
     Nacked {
         /// The chunk's id (the message id).
         chunk_id: String,

@@ -3,17 +3,20 @@
 //! A chunk counts as published only when the broker has confirmed it, i.e. written it to
 //! the quorum queue's log: the controller's outbox relay marks chunks published after
 //! [`Publisher::publish_chunks`] returns `Ok`, and publishes them again otherwise (duplicates
-//! are harmless, results are keyed idempotently).
+//! are harmless, results are keyed idempotently). In process, "confirmed" means queued in
+//! the [`InProcessBroker`].
 
 use std::collections::HashSet;
 use std::fmt;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::ShortString;
 use lapin::{BasicProperties, Channel, Confirmation, Connection, PublisherConfirm};
 use tokio::sync::Mutex;
 
 use crate::amqp::{self, short};
 use crate::config::{Names, QueueConfig, check_segment};
+use crate::in_process::InProcessBroker;
 use crate::{CONTENT_TYPE, MESSAGE_TYPE, QueueError};
 
 /// AMQP delivery mode 2: the broker keeps the message across restarts (quorum queues
@@ -26,7 +29,21 @@ const PERSISTENT: u8 = 2;
 ///
 /// Calls are serialised on one confirm channel. After the connection is lost the call that
 /// noticed fails with [`QueueError::Unavailable`] and the next call reconnects.
+///
+/// [`Publisher::in_process`] publishes to an [`InProcessBroker`] instead, with the same
+/// outcomes: [`QueueError::Unroutable`] for a segment without a queue,
+/// [`QueueError::Nacked`] when the segment's queue is full; never
+/// [`QueueError::Unavailable`].
 pub struct Publisher {
+    backend: Backend,
+}
+
+enum Backend {
+    Amqp(Box<AmqpPublisher>),
+    InProcess(InProcessBroker),
+}
+
+struct AmqpPublisher {
     config: QueueConfig,
     names: Names,
     link: Mutex<Option<Link>>,
@@ -41,9 +58,12 @@ struct Link {
 
 impl fmt::Debug for Publisher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Publisher")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
+        let mut shown = f.debug_struct("Publisher");
+        match &self.backend {
+            Backend::Amqp(rabbit) => shown.field("config", &rabbit.config),
+            Backend::InProcess(broker) => shown.field("broker", broker),
+        };
+        shown.finish_non_exhaustive()
     }
 }
 
@@ -53,32 +73,29 @@ impl Publisher {
         let names = config.names();
         let link = Link::open(config, &names).await?;
         Ok(Self {
-            config: config.clone(),
-            names,
-            link: Mutex::new(Some(link)),
+            backend: Backend::Amqp(Box::new(AmqpPublisher {
+                config: config.clone(),
+                names,
+                link: Mutex::new(Some(link)),
+            })),
         })
+    }
+
+    /// Publishes to the in-process broker (standalone mode).
+    #[must_use]
+    pub fn in_process(broker: &InProcessBroker) -> Self {
+        Self {
+            backend: Backend::InProcess(broker.clone()),
+        }
     }
 
     /// Declares the segment's queue and its binding, once per connection (idempotent on the
     /// broker too). Chunks published to a segment that was never ensured are unroutable.
     pub async fn ensure_segment(&self, segment: &str) -> Result<(), QueueError> {
         check_segment(segment)?;
-        let mut guard = self.link.lock().await;
-        let link = self.live_link(&mut guard).await?;
-        if link.declared.contains(segment) {
-            return Ok(());
-        }
-        let result = amqp::declare_segment(&link.channel, &self.config, &self.names, segment).await;
-        match result {
-            Ok(()) => {
-                link.declared.insert(segment.to_owned());
-                Ok(())
-            }
-            Err(error) => {
-                // Any failure closes the channel (a refusal does too): start afresh next time.
-                drop_link(&mut guard).await;
-                Err(error)
-            }
+        match &self.backend {
+            Backend::Amqp(rabbit) => rabbit.ensure_segment(segment).await,
+            Backend::InProcess(broker) => broker.ensure_segment(segment),
         }
     }
 
@@ -128,7 +145,54 @@ impl Publisher {
         if prepared.is_empty() {
             return Ok(Vec::new());
         }
+        match &self.backend {
+            Backend::Amqp(rabbit) => rabbit.publish(&prepared).await,
+            Backend::InProcess(broker) => Ok(broker.publish(
+                prepared
+                    .iter()
+                    .map(|(chunk_id, segment, _, payload)| (chunk_id.as_str(), *segment, *payload)),
+            )),
+        }
+    }
 
+    /// Closes the connection cleanly (pending confirms were awaited by the calls that made
+    /// them).
+    pub async fn close(self) {
+        match self.backend {
+            Backend::Amqp(rabbit) => rabbit.close().await,
+            Backend::InProcess(_) => {}
+        }
+    }
+}
+
+/// A validated item: chunk id, segment, the chunk id as AMQP message id, payload.
+type Prepared<'a> = (String, &'a str, ShortString, &'a [u8]);
+
+impl AmqpPublisher {
+    async fn ensure_segment(&self, segment: &str) -> Result<(), QueueError> {
+        let mut guard = self.link.lock().await;
+        let link = self.live_link(&mut guard).await?;
+        if link.declared.contains(segment) {
+            return Ok(());
+        }
+        let result = amqp::declare_segment(&link.channel, &self.config, &self.names, segment).await;
+        match result {
+            Ok(()) => {
+                link.declared.insert(segment.to_owned());
+                Ok(())
+            }
+            Err(error) => {
+                // Any failure closes the channel (a refusal does too): start afresh next time.
+                drop_link(&mut guard).await;
+                Err(error)
+            }
+        }
+    }
+
+    async fn publish(
+        &self,
+        prepared: &[Prepared<'_>],
+    ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
         let mut guard = self.link.lock().await;
         let link = self.live_link(&mut guard).await?;
         let exchange = short(&self.names.work_exchange())?;
@@ -138,7 +202,7 @@ impl Publisher {
         };
 
         let mut confirms: Vec<PublisherConfirm> = Vec::with_capacity(prepared.len());
-        for (_, segment, message_id, payload) in &prepared {
+        for (_, segment, message_id, payload) in prepared {
             let properties = BasicProperties::default()
                 .with_message_id(message_id.clone())
                 .with_content_type(CONTENT_TYPE.into())
@@ -203,9 +267,7 @@ impl Publisher {
         Ok(outcomes)
     }
 
-    /// Closes the connection cleanly (pending confirms were awaited by the calls that made
-    /// them).
-    pub async fn close(self) {
+    async fn close(self) {
         if let Some(link) = self.link.lock().await.take() {
             amqp::close(&link.connection).await;
         }
@@ -264,14 +326,14 @@ async fn drop_link(guard: &mut Option<Link>) {
 }
 
 /// The chunk id as an AMQP message id: non-empty and at most 255 bytes.
-fn chunk_message_id(chunk_id: &str) -> Result<lapin::types::ShortString, QueueError> {
+fn chunk_message_id(chunk_id: &str) -> Result<ShortString, QueueError> {
     if chunk_id.is_empty() {
         return Err(QueueError::InvalidChunkId {
             chunk_id: String::new(),
             message: "chunk id is empty".to_owned(),
         });
     }
-    lapin::types::ShortString::try_new(chunk_id).map_err(|e| QueueError::InvalidChunkId {
+    ShortString::try_new(chunk_id).map_err(|e| QueueError::InvalidChunkId {
         chunk_id: chunk_id.chars().take(64).collect(),
         message: e.to_string(),
     })
