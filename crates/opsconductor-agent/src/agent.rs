@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use opsconductor_actions::Registry;
 use opsconductor_actions::hostkey::MemoryTofu;
 use opsconductor_core::ids::AgentId;
+use opsconductor_queue::Broker;
 
 use crate::config::AgentConfig;
 use crate::consume::{self, Consuming};
@@ -37,6 +38,8 @@ pub(crate) struct Shared {
     pub runs: Arc<Runs>,
     pub stats: Stats,
     pub client: AuthedClient,
+    /// Where the segment's chunks come from.
+    pub broker: Broker,
     /// Cancelled when in-flight chunks must be handed back to the queue: the shutdown
     /// grace is over, or the controller rejected the agent.
     pub release: CancellationToken,
@@ -129,6 +132,17 @@ impl Agent {
         config: AgentConfig,
         shutdown: &CancellationToken,
     ) -> Result<Self, AgentError> {
+        let broker = Broker::RabbitMq(config.queue_config());
+        Self::build_with_broker(config, broker, shutdown).await
+    }
+
+    /// [`Agent::build`] consuming from `broker` instead of the RabbitMQ of `config.queue`:
+    /// standalone mode's agent takes its chunks from the controller's in-process broker.
+    pub async fn build_with_broker(
+        config: AgentConfig,
+        broker: Broker,
+        shutdown: &CancellationToken,
+    ) -> Result<Self, AgentError> {
         config.validate()?;
         crate::metrics::describe();
         opsconductor_actions::metrics::describe();
@@ -206,6 +220,7 @@ impl Agent {
             runs: Arc::new(Runs::default()),
             stats: Stats::default(),
             client,
+            broker,
             release: CancellationToken::new(),
             config,
         };

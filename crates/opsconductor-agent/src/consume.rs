@@ -31,7 +31,6 @@ pub(crate) async fn run(shared: &Arc<Shared>, stop: &CancellationToken) -> Consu
         consumers: Vec::new(),
         fatal: None,
     };
-    let queue = shared.config.queue_config();
     let max = usize::from(shared.config.max_chunks_in_flight);
     let segment = shared.identity.segment.clone();
     let mut attempt: u32 = 0;
@@ -44,7 +43,7 @@ pub(crate) async fn run(shared: &Arc<Shared>, stop: &CancellationToken) -> Consu
         }
         let connected = tokio::select! {
             () = stop.cancelled() => return state,
-            connected = Consumer::connect(&queue, &segment) => connected,
+            connected = shared.broker.consumer(&segment) => connected,
         };
         let mut consumer = match connected {
             Ok(consumer) => consumer,
@@ -54,7 +53,7 @@ pub(crate) async fn run(shared: &Arc<Shared>, stop: &CancellationToken) -> Consu
             }
             Err(error) => {
                 let delay = opsconductor_queue::backoff(attempt);
-                tracing::warn!(attempt, retry_in_ms = delay.as_millis(), error = %error, "rabbitmq unreachable; retrying");
+                tracing::warn!(attempt, retry_in_ms = delay.as_millis(), error = %error, "queue unreachable; retrying");
                 attempt = attempt.saturating_add(1);
                 tokio::select! {
                     () = stop.cancelled() => return state,
@@ -63,7 +62,7 @@ pub(crate) async fn run(shared: &Arc<Shared>, stop: &CancellationToken) -> Consu
             }
         };
         if attempt > 0 {
-            tracing::info!(segment = %segment, "consuming again after a rabbitmq outage");
+            tracing::info!(segment = %segment, "consuming again after a queue outage");
         } else {
             tracing::info!(segment = %segment, "consuming chunks");
         }

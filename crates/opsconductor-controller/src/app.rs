@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use opsconductor_core::library::Library;
 use opsconductor_proto::v1::agent_service_server::AgentServiceServer;
+use opsconductor_queue::Broker;
 use opsconductor_store::PgStore;
 use opsconductor_store::prelude::*;
 use tokio::net::TcpListener;
@@ -36,6 +37,7 @@ const LIBRARY_REFRESH: std::time::Duration = std::time::Duration::from_secs(5);
 pub struct Controller {
     config: ControllerConfig,
     store: SharedStore,
+    broker: Broker,
     dispatcher: Dispatcher,
     hub: Arc<SessionHub>,
     events: EventBus,
@@ -53,6 +55,16 @@ impl Controller {
     /// listeners. RabbitMQ is connected lazily by the relay, so a broker outage at start-up
     /// delays publishing instead of failing the start.
     pub async fn build(config: ControllerConfig) -> anyhow::Result<Self> {
+        let broker = Broker::RabbitMq(config.queue.clone());
+        Self::build_with_broker(config, broker).await
+    }
+
+    /// [`Controller::build`] with chunks published to `broker` instead of the RabbitMQ of
+    /// `config.queue`: standalone mode hands it the in-process broker its agent consumes.
+    pub async fn build_with_broker(
+        config: ControllerConfig,
+        broker: Broker,
+    ) -> anyhow::Result<Self> {
         if let Err(problems) = config.validate() {
             anyhow::bail!("invalid configuration:\n  {}", problems.join("\n  "));
         }
@@ -101,6 +113,7 @@ impl Controller {
         Ok(Self {
             config,
             store,
+            broker,
             dispatcher,
             hub: Arc::new(SessionHub::default()),
             events,
@@ -112,6 +125,22 @@ impl Controller {
             grpc_tls,
             auth,
         })
+    }
+
+    /// The client API REST and gRPC serve, for callers in this process (standalone mode's
+    /// first start creates its example jobs through it, validated like any client's).
+    pub fn api(&self) -> crate::api::Api {
+        crate::api::Api::new(
+            self.store.clone(),
+            self.dispatcher.clone(),
+            self.hub.clone(),
+        )
+        .with_vault(self.vault.clone())
+    }
+
+    /// Users, sessions and tokens (standalone mode creates its first admin through it).
+    pub fn auth(&self) -> &Auth {
+        &self.auth
     }
 
     /// Where agents connect.
@@ -139,6 +168,7 @@ impl Controller {
         let Self {
             config,
             store,
+            broker,
             dispatcher,
             hub,
             events,
@@ -151,10 +181,19 @@ impl Controller {
             auth,
         } = self;
         tracing::info!(grpc = %grpc.local_addr()?, http = %http.local_addr()?, "controller listening");
+        // Checked here rather than at build, so a caller that creates the first user
+        // in between (standalone mode) is not told to configure one.
+        if store.count_users().await? == 0 {
+            tracing::warn!(
+                "there are no users yet: set bootstrap_admin and \
+                 OPSCONDUCTOR_BOOTSTRAP_ADMIN_PASSWORD (or bootstrap_admin_password_file) to \
+                 create the first admin"
+            );
+        }
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(crate::relay::run(
             store.clone(),
-            config.queue.clone(),
+            broker.clone(),
             RelayConfig {
                 batch: config.relay_batch,
                 poll: config.relay_poll,
@@ -170,7 +209,7 @@ impl Controller {
         ));
         tasks.spawn(crate::lifecycle::run_dead_letters(
             store.clone(),
-            config.queue.clone(),
+            broker,
             events.clone(),
             shutdown.clone(),
         ));
@@ -281,12 +320,6 @@ async fn build_auth(config: &ControllerConfig, store: &SharedStore) -> anyhow::R
             Ok(false) => {}
             Err(e) => anyhow::bail!("bootstrap_admin: {e}"),
         }
-    } else if store.count_users().await? == 0 {
-        tracing::warn!(
-            "there are no users yet: set bootstrap_admin and \
-             OPSCONDUCTOR_BOOTSTRAP_ADMIN_PASSWORD (or bootstrap_admin_password_file) to \
-             create the first admin"
-        );
     }
     Ok(auth)
 }

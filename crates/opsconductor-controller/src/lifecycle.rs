@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use opsconductor_core::ids::ChunkId;
-use opsconductor_queue::{DeadLetters, QueueConfig, backoff};
+use opsconductor_queue::{Broker, backoff};
 use opsconductor_store::StoreError;
 use opsconductor_store::prelude::*;
 use tokio_util::sync::CancellationToken;
@@ -17,7 +17,7 @@ use crate::events::EventBus;
 /// recorded as errors with the broker's reason, then the message is acked.
 pub async fn run_dead_letters(
     store: SharedStore,
-    queue: QueueConfig,
+    broker: Broker,
     events: EventBus,
     shutdown: CancellationToken,
 ) {
@@ -26,7 +26,7 @@ pub async fn run_dead_letters(
         let mut handled = 0_u64;
         let outcome = tokio::select! {
             () = shutdown.cancelled() => break,
-            outcome = drain_dead_letters(&*store, &queue, &events, &mut handled) => outcome,
+            outcome = drain_dead_letters(&*store, &broker, &events, &mut handled) => outcome,
         };
         // A consumer that worked for a while starts its backoff over.
         attempt = if handled > 0 {
@@ -45,11 +45,11 @@ pub async fn run_dead_letters(
 /// Consumes until an error; returns it. `handled` counts the letters processed.
 async fn drain_dead_letters(
     store: &dyn Store,
-    queue: &QueueConfig,
+    broker: &Broker,
     events: &EventBus,
     handled: &mut u64,
 ) -> String {
-    let mut dead = match DeadLetters::connect(queue).await {
+    let mut dead = match broker.dead_letters().await {
         Ok(d) => d,
         Err(e) => return e.to_string(),
     };

@@ -1,4 +1,4 @@
-//! The outbox relay: publishes pending chunks to RabbitMQ and marks them published only
+//! The outbox relay: publishes pending chunks to the queue and marks them published only
 //! after the broker confirmed them.
 //!
 //! A crash between the confirm and the mark leaves the rows in the outbox, so the chunks
@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use opsconductor_queue::{Publisher, QueueConfig, backoff};
+use opsconductor_queue::{Broker, Publisher, backoff};
 use opsconductor_store::prelude::*;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -30,7 +30,7 @@ pub struct RelayConfig {
 /// Runs the relay until `shutdown`.
 pub async fn run(
     store: SharedStore,
-    queue: QueueConfig,
+    broker: Broker,
     config: RelayConfig,
     wake: Arc<Notify>,
     shutdown: CancellationToken,
@@ -38,7 +38,7 @@ pub async fn run(
     let mut publisher: Option<Publisher> = None;
     let mut failures = 0_u32;
     while !shutdown.is_cancelled() {
-        let round = relay_round(&*store, &queue, &mut publisher, config.batch).await;
+        let round = relay_round(&*store, &broker, &mut publisher, config.batch).await;
         let wait = match round {
             Ok(0) => {
                 failures = 0;
@@ -70,7 +70,7 @@ pub async fn run(
 /// Returns how many were published.
 async fn relay_round(
     store: &dyn Store,
-    queue: &QueueConfig,
+    broker: &Broker,
     publisher: &mut Option<Publisher>,
     batch: u32,
 ) -> Result<usize, String> {
@@ -81,7 +81,7 @@ async fn relay_round(
     if items.is_empty() {
         return Ok(0);
     }
-    match publish_claimed(store, queue, publisher, &items).await {
+    match publish_claimed(store, broker, publisher, &items).await {
         Ok(published) => Ok(published),
         Err(e) => {
             // Hand the unpublished rows back now rather than leaving them leased; a
@@ -101,12 +101,12 @@ async fn relay_round(
 /// Publishes claimed rows and marks the confirmed ones published.
 async fn publish_claimed(
     store: &dyn Store,
-    queue: &QueueConfig,
+    broker: &Broker,
     publisher: &mut Option<Publisher>,
     items: &[opsconductor_store::OutboxItem],
 ) -> Result<usize, String> {
     if publisher.is_none() {
-        *publisher = Some(Publisher::connect(queue).await.map_err(|e| e.to_string())?);
+        *publisher = Some(broker.publisher().await.map_err(|e| e.to_string())?);
     }
     let Some(p) = publisher.as_ref() else {
         return Ok(0);

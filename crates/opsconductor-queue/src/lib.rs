@@ -24,6 +24,8 @@
 //! lost when the process exits.
 //!
 //! # Layout
+//! - [`broker`]: [`Broker`], the backend chosen at start-up, from which callers build
+//!   their endpoints.
 //! - [`config`]: [`QueueConfig`] and the [`Names`] derived from its prefix.
 //! - `amqp`: connecting with a bounded timeout, declaring the topology, mapping lapin errors.
 //! - [`in_process`]: [`InProcessBroker`] and its [`InProcessOptions`] (delivery limit,
@@ -41,6 +43,7 @@
 
 pub mod admin;
 mod amqp;
+pub mod broker;
 pub mod config;
 pub mod consumer;
 pub mod dead_letter;
@@ -49,6 +52,7 @@ pub mod publisher;
 pub mod retry;
 
 pub use admin::{delete_topology, queue_depth};
+pub use broker::Broker;
 pub use config::{Names, QueueConfig};
 pub use consumer::{Consumer, Delivery};
 pub use dead_letter::{DeadLetter, DeadLetters};

@@ -19,6 +19,9 @@ pub enum Command {
     /// Work with the command, parser and target-source libraries.
     #[command(subcommand)]
     Library(LibraryCommand),
+    /// Run everything in one process: controller, an agent for segment `local`, a SQLite
+    /// store and an in-process queue. Nothing to install; data in `--data-dir`.
+    Standalone(StandaloneArgs),
     /// Run the controller (scale-out mode: PostgreSQL + RabbitMQ).
     Controller(ServiceArgs),
     /// Run an agent for one network segment.
@@ -43,6 +46,18 @@ pub struct ServiceArgs {
         default_value = "text"
     )]
     pub log_format: LogFormat,
+}
+
+/// `standalone`: the controller's settings (file and environment, as for `controller`)
+/// plus where the data lives.
+#[derive(Debug, Args)]
+pub struct StandaloneArgs {
+    /// Configuration and logging, as for `controller`.
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    /// The database, the generated keys and the local agent's identity.
+    #[arg(long, env = "OPSCONDUCTOR_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
 }
 
 /// How logs are written to standard error.

@@ -1,4 +1,4 @@
-//! The long-running subcommands: `controller`, `agent`, `migrate`.
+//! The long-running subcommands: `standalone`, `controller`, `agent`, `migrate`.
 
 use opsconductor_store::prelude::*;
 use std::process::ExitCode;
@@ -9,7 +9,8 @@ use figment::providers::{Env, Format as _, Toml};
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{LogFormat, ServiceArgs};
+use crate::cli::{LogFormat, ServiceArgs, StandaloneArgs};
+use crate::standalone::Explicit;
 
 /// Which process to run.
 #[derive(Debug, Clone, Copy)]
@@ -20,6 +21,24 @@ pub enum Service {
     Agent,
     /// Migrations only.
     Migrate,
+}
+
+/// Runs standalone mode until SIGINT / SIGTERM.
+pub fn run_standalone(args: &StandaloneArgs) -> anyhow::Result<ExitCode> {
+    init_logging(args.service.log_format);
+    let figment = figment(&args.service)?;
+    let explicit = Explicit {
+        database_url: figment.find_value("database_url").is_ok(),
+        default_segment: figment.find_value("default_segment").is_ok(),
+    };
+    let config = extract(&figment)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        crate::standalone::run(args, config, explicit, shutdown).await?;
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// Runs `service` until SIGINT / SIGTERM.
@@ -52,6 +71,17 @@ pub fn run(service: Service, args: &ServiceArgs) -> anyhow::Result<ExitCode> {
 
 /// Settings not given anywhere take their serde defaults.
 fn load_config<T: DeserializeOwned>(args: &ServiceArgs) -> anyhow::Result<T> {
+    extract(&figment(args)?)
+}
+
+fn extract<T: DeserializeOwned>(figment: &Figment) -> anyhow::Result<T> {
+    figment
+        .extract()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+}
+
+/// The configuration sources: the TOML file if given, then `OPSCONDUCTOR_*` variables.
+fn figment(args: &ServiceArgs) -> anyhow::Result<Figment> {
     let mut figment = Figment::new();
     if let Some(path) = &args.config {
         anyhow::ensure!(
@@ -69,12 +99,11 @@ fn load_config<T: DeserializeOwned>(args: &ServiceArgs) -> anyhow::Result<T> {
                 "LOG",
                 "LIBRARY_DIR",
                 "LIBRARY_PLUGINS",
+                "DATA_DIR",
             ])
             .split("__"),
     );
-    figment
-        .extract()
-        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+    Ok(figment)
 }
 
 fn init_logging(format: LogFormat) {
