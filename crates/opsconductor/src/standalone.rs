@@ -22,6 +22,7 @@ use opsconductor_controller::{Controller, ControllerConfig};
 use opsconductor_core::model::{JobSpec, Segment};
 use opsconductor_queue::{Broker, InProcessBroker, InProcessOptions};
 use opsconductor_store::prelude::*;
+use opsconductor_store::{ChunkState, StoreError};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -163,6 +164,7 @@ pub async fn run(
         .await
         .context("starting the controller")?;
     let store = controller.store().clone();
+    end_runs_lost_with_the_queue(&*store).await?;
     let password = configured_password
         .clone()
         .unwrap_or_else(|| random_hex(12));
@@ -214,6 +216,32 @@ pub async fn run(
     let agent_outcome = agent_task.await.context("agent task")?;
     controller_outcome?;
     agent_outcome.context("local agent")?;
+    Ok(())
+}
+
+/// The in-process queue dies with the process: chunks it held (published, or running on
+/// the agent when the process stopped) will never be delivered. Their runs are ended now,
+/// their missing targets recorded as errors, instead of waiting out their deadline; chunks
+/// still in the outbox were never handed over and are published as usual.
+async fn end_runs_lost_with_the_queue(store: &dyn Store) -> anyhow::Result<()> {
+    for run in store.active_runs().await? {
+        let chunks = store.chunks_for_run(run.id).await?;
+        let lost = chunks
+            .iter()
+            .any(|c| matches!(c.state, ChunkState::Published | ChunkState::Running));
+        if !lost {
+            continue;
+        }
+        match store
+            .cancel_run(run.id, "interrupted: standalone mode stopped while it ran")
+            .await
+        {
+            // It ended on its own in the meantime.
+            Ok(_) | Err(StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e).context("ending a run interrupted by the last stop"),
+        }
+        tracing::warn!(run.id = %run.id, "run interrupted by the last stop ended");
+    }
     Ok(())
 }
 
