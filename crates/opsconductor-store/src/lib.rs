@@ -1,13 +1,21 @@
 //! # opsconductor-store
 //!
-//! The PostgreSQL store of the controller: the only place that knows SQL. It keeps the
-//! reliability contract's storage half — a run and its chunks are written with their outbox
-//! rows in one transaction, results are idempotent on (run, target, action index), and
-//! every expected result of a run ends up stored as a real result, an error or a timeout.
-//! No sqlx type appears in its public API; database errors arrive as [`StoreError`].
+//! The store of the controller: the only place that knows SQL, with two backends behind
+//! one set of traits ([`Store`], shared as [`SharedStore`]). [`PgStore`] (PostgreSQL) is
+//! the scale-out store several controller replicas share; [`SqliteStore`] is standalone
+//! mode's embedded store, one file in the data directory for one process. Both keep the
+//! reliability contract's storage half — a run and its chunks are written with their
+//! outbox rows in one transaction, results are idempotent on (run, target, action index),
+//! and every expected result of a run ends up stored as a real result, an error or a
+//! timeout — with the same errors in the same situations; the integration tests run
+//! against both. No sqlx type appears in the public API; database errors arrive as
+//! [`StoreError`].
 //!
 //! ## Layout
-//! - [`store`](PgStore) — the handle: pool, migrations, daily result partitions, caches.
+//! Each module below defines one trait and implements it for [`PgStore`]; `sqlite/` holds
+//! the same modules implementing them for [`SqliteStore`].
+//! - [`store`](PgStore) — the PostgreSQL handle ([`StoreAdmin`]): pool, migrations, daily
+//!   result partitions, caches.
 //! - `error` — [`StoreError`] and the SQLSTATE translation.
 //! - `segments` — network segments.
 //! - `accounts` — users, login sessions with rotating refresh tokens, API tokens and
@@ -26,10 +34,16 @@
 //! - `ssh_host_keys` — SSH host keys trusted on first use for the whole deployment.
 //! - `library_entries` — user-defined library entries (compiled by the controller).
 //! - `templates`, `settings` — saved job templates and the run-time settings document.
-//! - `testing` (feature `testing`) — a fresh, migrated database per test.
+//! - [`sqlite`](SqliteStore) — the SQLite handle and its implementations: the file
+//!   `<data dir>/opsconductor.db` in WAL mode; every write on one writer connection
+//!   (`BEGIN IMMEDIATE` transactions, so writers queue instead of failing busy), reads on
+//!   a pool of read-only connections; ids as BLOB UUIDs, times as fixed-width RFC 3339
+//!   text, JSON as text; scheduler leadership as a lock on `opsconductor.db.leader`.
+//! - `testing` (feature `testing`) — a fresh, migrated database of either backend per
+//!   test.
 //!
-//! Schema: `migrations/postgres/`, embedded in the binary and applied by
-//! [`PgStore::migrate`].
+//! Schema: `migrations/postgres/` and `migrations/sqlite/`, embedded in the binary and
+//! applied by [`StoreAdmin::migrate`].
 
 mod accounts;
 mod agents;
@@ -44,6 +58,7 @@ mod results;
 mod runs;
 mod schedules;
 mod segments;
+mod sqlite;
 mod ssh_host_keys;
 mod store;
 mod templates;
@@ -71,6 +86,7 @@ pub use results::{IngestOutcome, ResultStore};
 pub use runs::{NewChunk, NewRun, RunFilter, RunStore};
 pub use schedules::{JobsFingerprint, LeaderElection, PgLeaderElection, ScheduleStore};
 pub use segments::SegmentStore;
+pub use sqlite::SqliteStore;
 pub use ssh_host_keys::{HostKeyVerdict, SshHostKey, SshHostKeyStore};
 pub use store::{PgStore, StoreAdmin};
 pub use templates::{JobTemplate, StoredSettings, TemplateStore};
@@ -125,6 +141,22 @@ impl<T> Store for T where
 
 /// The store as the controller shares it between tasks.
 pub type SharedStore = std::sync::Arc<dyn Store>;
+
+/// Opens the store `url` names, not yet migrated: `sqlite://<path>` (or `sqlite:<path>`) is
+/// a SQLite file, created with its directory when missing, with up to `max_connections`
+/// readers beside its one writer; anything else is a PostgreSQL URL with a pool of
+/// `max_connections`. The configuration's `database_url` chooses the backend.
+pub async fn open(url: &str, max_connections: u32) -> Result<SharedStore, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(
+            SqliteStore::connect(url, max_connections).await?,
+        ))
+    } else {
+        Ok(std::sync::Arc::new(
+            PgStore::connect(url, max_connections).await?,
+        ))
+    }
+}
 
 /// The store traits, for `use opsconductor_store::prelude::*` where store methods are
 /// called (a trait's methods need the trait in scope).

@@ -80,11 +80,11 @@ impl StoredResult {
 }
 
 #[derive(FromRow)]
-struct StoredResultRow {
+pub(crate) struct StoredResultRow {
     #[sqlx(flatten)]
-    result: ResultRow,
-    job_id: Uuid,
-    run_created_at: DateTime<Utc>,
+    pub(crate) result: ResultRow,
+    pub(crate) job_id: Uuid,
+    pub(crate) run_created_at: DateTime<Utc>,
 }
 
 /// One bucket of a job's time series.
@@ -171,18 +171,7 @@ impl ResultQueryStore for PgStore {
     }
 
     async fn job_series(&self, query: &SeriesQuery) -> Result<Vec<SeriesPoint>, StoreError> {
-        let step = query.step.as_secs_f64();
-        if step < 1.0 || query.to <= query.from {
-            return Err(StoreError::invalid(
-                "the range must be non-empty and the step at least one second",
-            ));
-        }
-        let span = (query.to - query.from).num_milliseconds() as f64 / 1000.0;
-        if span / step > MAX_SERIES_POINTS as f64 {
-            return Err(StoreError::invalid(format!(
-                "the range holds more than {MAX_SERIES_POINTS} steps; use a wider step"
-            )));
-        }
+        let step = series_step(query)?;
         let rows: Vec<SeriesRow> = sqlx::query_as(
             "WITH picked AS (
                  SELECT res.started_at, res.status, res.duration_ms,
@@ -238,6 +227,24 @@ impl ResultQueryStore for PgStore {
             })
             .collect())
     }
+}
+
+/// The bucket width of a series query in seconds, once the query is found sensible: a
+/// non-empty range, a step of at least a second, at most [`MAX_SERIES_POINTS`] buckets.
+pub(crate) fn series_step(query: &SeriesQuery) -> Result<f64, StoreError> {
+    let step = query.step.as_secs_f64();
+    if step < 1.0 || query.to <= query.from {
+        return Err(StoreError::invalid(
+            "the range must be non-empty and the step at least one second",
+        ));
+    }
+    let span = (query.to - query.from).num_milliseconds() as f64 / 1000.0;
+    if span / step > MAX_SERIES_POINTS as f64 {
+        return Err(StoreError::invalid(format!(
+            "the range holds more than {MAX_SERIES_POINTS} steps; use a wider step"
+        )));
+    }
+    Ok(step)
 }
 
 impl PgStore {

@@ -18,7 +18,8 @@ use crate::error::{StoreError, db};
 use crate::results::{FillScope, fill_missing};
 
 /// Reason recorded on every result the deadline sweep fills in.
-pub(crate) const DEADLINE_RESULT_REASON: &str = "run deadline passed before this target was executed";
+pub(crate) const DEADLINE_RESULT_REASON: &str =
+    "run deadline passed before this target was executed";
 
 /// A run to create, with all of its chunks.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,15 +1,25 @@
-//! Isolated databases for tests: every call makes a fresh, migrated database named
-//! `oc_store_test_<random>` and drops it again when the returned [`TestDb`] is dropped.
+//! Isolated databases for tests, of either backend.
 //!
+//! PostgreSQL: every [`fresh_database`] call makes a fresh, migrated database named
+//! `oc_store_test_<random>` and drops it again when the returned [`TestDb`] is dropped.
 //! The server is found through `OPSCONDUCTOR_TEST_DATABASE_URL`, a URL of a database the
 //! test user may run `CREATE DATABASE` from (default
-//! `postgres://postgres@127.0.0.1:5432/postgres`). Failing to set one up panics: a test
-//! cannot do anything useful without it.
+//! `postgres://postgres@127.0.0.1:5432/postgres`).
+//!
+//! SQLite: every [`fresh_sqlite`] call opens a migrated store in a fresh temporary data
+//! directory, removed when the returned [`TestDir`] is dropped.
+//!
+//! [`fresh_store`] gives either as the controller holds a store ([`SharedStore`]), for tests
+//! that run against both. Failing to set a database up panics: a test cannot do anything
+//! useful without it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::prelude::*;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
-use crate::PgStore;
+use crate::{PgStore, SqliteStore};
 
 /// The variable naming the administrative database URL.
 pub const DATABASE_URL_VAR: &str = "OPSCONDUCTOR_TEST_DATABASE_URL";
@@ -95,6 +105,101 @@ pub async fn fresh_database() -> (PgStore, TestDb) {
         .await
         .unwrap_or_else(|e| panic!("cannot migrate test database {}: {e}", db.name));
     (store, db)
+}
+
+/// A temporary data directory; dropping it removes it with everything in it.
+#[derive(Debug)]
+pub struct TestDir {
+    path: PathBuf,
+}
+
+impl TestDir {
+    /// A new, empty directory under the system's temporary directory.
+    ///
+    /// # Panics
+    /// When it cannot be created.
+    pub fn new() -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "oc_store_test_{}",
+            hex::encode(rand::random::<[u8; 8]>())
+        ));
+        std::fs::create_dir_all(&path)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+        Self { path }
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Default for TestDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.path) {
+            tracing::warn!(path = %self.path.display(), error = %e, "could not remove test directory");
+        }
+    }
+}
+
+/// Opens a [`SqliteStore`] in a fresh temporary data directory and runs the migrations.
+///
+/// # Panics
+/// When the database cannot be created or migrated.
+pub async fn fresh_sqlite() -> (SqliteStore, TestDir) {
+    let dir = TestDir::new();
+    let store = SqliteStore::open(dir.path()).await.unwrap_or_else(|e| {
+        panic!(
+            "cannot open a SQLite store in {}: {e}",
+            dir.path().display()
+        )
+    });
+    store
+        .migrate()
+        .await
+        .unwrap_or_else(|e| panic!("cannot migrate the SQLite store: {e}"));
+    (store, dir)
+}
+
+/// The databases the store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// [`PgStore`], on a fresh database of the test server.
+    Postgres,
+    /// [`SqliteStore`], in a fresh temporary directory.
+    Sqlite,
+}
+
+/// Keeps a fresh store's database; dropping it removes the database.
+#[derive(Debug)]
+pub enum TestGuard {
+    /// A PostgreSQL test database.
+    Postgres(TestDb),
+    /// A SQLite store's data directory.
+    Sqlite(TestDir),
+}
+
+/// A fresh, migrated store of `backend`, as the controller holds one.
+///
+/// # Panics
+/// As [`fresh_database`] and [`fresh_sqlite`] do.
+pub async fn fresh_store(backend: Backend) -> (SharedStore, TestGuard) {
+    match backend {
+        Backend::Postgres => {
+            let (store, db) = fresh_database().await;
+            (Arc::new(store), TestGuard::Postgres(db))
+        }
+        Backend::Sqlite => {
+            let (store, dir) = fresh_sqlite().await;
+            (Arc::new(store), TestGuard::Sqlite(dir))
+        }
+    }
 }
 
 /// `url` with its database (path) replaced by `database`, keeping any query string.

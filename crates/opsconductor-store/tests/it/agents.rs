@@ -5,11 +5,19 @@ use std::time::Duration;
 
 use opsconductor_core::ids::AgentId;
 use opsconductor_core::model::Segment;
-use opsconductor_store::testing::fresh_database;
-use opsconductor_store::{PgStore, StoreError};
+use opsconductor_store::StoreError;
 use serde_json::json;
 
-async fn with_segment(store: &PgStore) {
+on_both_backends!(
+    an_enrollment_token_registers_exactly_one_agent,
+    an_expired_token_is_refused,
+    an_unknown_token_is_refused,
+    a_token_for_an_unknown_segment_is_not_found,
+    an_agent_authenticates_with_its_secret_only,
+    heartbeats_keep_an_agent_online_until_they_stop,
+);
+
+async fn with_segment(store: &dyn Store) {
     store
         .upsert_segment(&Segment::new("lab", Vec::new()).unwrap())
         .await
@@ -20,10 +28,8 @@ fn caps() -> Vec<String> {
     vec!["ping".into(), "snmp".into()]
 }
 
-#[tokio::test]
-async fn an_enrollment_token_registers_exactly_one_agent() {
-    let (store, _db) = fresh_database().await;
-    with_segment(&store).await;
+async fn an_enrollment_token_registers_exactly_one_agent(store: SharedStore) {
+    with_segment(&*store).await;
     let token = store
         .create_enrollment_token("lab", Duration::from_secs(600))
         .await
@@ -56,10 +62,8 @@ async fn an_enrollment_token_registers_exactly_one_agent() {
     assert!(!agents[0].online);
 }
 
-#[tokio::test]
-async fn an_expired_token_is_refused() {
-    let (store, _db) = fresh_database().await;
-    with_segment(&store).await;
+async fn an_expired_token_is_refused(store: SharedStore) {
+    with_segment(&*store).await;
     let token = store
         .create_enrollment_token("lab", Duration::ZERO)
         .await
@@ -72,9 +76,7 @@ async fn an_expired_token_is_refused() {
     assert!(store.list_agents().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn an_unknown_token_is_refused() {
-    let (store, _db) = fresh_database().await;
+async fn an_unknown_token_is_refused(store: SharedStore) {
     let err = store
         .register_agent("not-a-token", "probe-1", "0.1.0", &caps())
         .await
@@ -82,9 +84,7 @@ async fn an_unknown_token_is_refused() {
     assert!(matches!(err, StoreError::Unauthorized { .. }), "{err:?}");
 }
 
-#[tokio::test]
-async fn a_token_for_an_unknown_segment_is_not_found() {
-    let (store, _db) = fresh_database().await;
+async fn a_token_for_an_unknown_segment_is_not_found(store: SharedStore) {
     let err = store
         .create_enrollment_token("nowhere", Duration::from_secs(60))
         .await
@@ -97,10 +97,8 @@ async fn a_token_for_an_unknown_segment_is_not_found() {
     );
 }
 
-#[tokio::test]
-async fn an_agent_authenticates_with_its_secret_only() {
-    let (store, _db) = fresh_database().await;
-    with_segment(&store).await;
+async fn an_agent_authenticates_with_its_secret_only(store: SharedStore) {
+    with_segment(&*store).await;
     let token = store
         .create_enrollment_token("lab", Duration::from_secs(60))
         .await
@@ -135,10 +133,8 @@ async fn an_agent_authenticates_with_its_secret_only() {
     );
 }
 
-#[tokio::test]
-async fn heartbeats_keep_an_agent_online_until_they_stop() {
-    let (store, _db) = fresh_database().await;
-    with_segment(&store).await;
+async fn heartbeats_keep_an_agent_online_until_they_stop(store: SharedStore) {
+    with_segment(&*store).await;
     let token = store
         .create_enrollment_token("lab", Duration::from_secs(60))
         .await

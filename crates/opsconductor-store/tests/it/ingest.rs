@@ -3,16 +3,23 @@
 use opsconductor_core::ids::{AgentId, RunId};
 use opsconductor_core::model::{ResultStatus, RunStatus};
 use opsconductor_store::prelude::*;
-use opsconductor_store::testing::fresh_database;
 use opsconductor_store::{ChunkState, IngestOutcome, StoreError};
 use serde_json::{Map, Value, json};
 
 use crate::{job, new_run, result, results_for, targets};
 
-#[tokio::test]
-async fn a_duplicate_batch_is_stored_once() {
-    let (store, _db) = fresh_database().await;
-    let job = job(&store).await;
+on_both_backends!(
+    a_duplicate_batch_is_stored_once,
+    concurrent_copies_of_a_batch_are_counted_once,
+    a_run_completes_when_its_last_result_lands,
+    results_come_back_as_they_were_stored,
+    a_result_for_an_unknown_run_rejects_the_whole_batch,
+    an_action_index_beyond_the_schema_is_invalid,
+    dead_lettering_a_chunk_records_its_missing_results_as_errors,
+);
+
+async fn a_duplicate_batch_is_stored_once(store: SharedStore) {
+    let job = job(&*store).await;
     let all = targets(20);
     let new = new_run(&job, &all, 20, 1);
     store.create_run(&new).await.unwrap();
@@ -55,10 +62,8 @@ async fn a_duplicate_batch_is_stored_once() {
     assert_eq!(store.count_results(new.id).await.unwrap(), 15);
 }
 
-#[tokio::test]
-async fn concurrent_copies_of_a_batch_are_counted_once() {
-    let (store, _db) = fresh_database().await;
-    let job = job(&store).await;
+async fn concurrent_copies_of_a_batch_are_counted_once(store: SharedStore) {
+    let job = job(&*store).await;
     let all = targets(500);
     let new = new_run(&job, &all, 250, 2);
     store.create_run(&new).await.unwrap();
@@ -81,10 +86,8 @@ async fn concurrent_copies_of_a_batch_are_counted_once() {
     assert_eq!(run.status, RunStatus::Completed);
 }
 
-#[tokio::test]
-async fn a_run_completes_when_its_last_result_lands() {
-    let (store, _db) = fresh_database().await;
-    let job = job(&store).await;
+async fn a_run_completes_when_its_last_result_lands(store: SharedStore) {
+    let job = job(&*store).await;
     let all = targets(3);
     let new = new_run(&job, &all, 3, 2);
     store.create_run(&new).await.unwrap();
@@ -110,10 +113,8 @@ async fn a_run_completes_when_its_last_result_lands() {
     assert_eq!(run.counters.pending(), 0);
 }
 
-#[tokio::test]
-async fn results_come_back_as_they_were_stored() {
-    let (store, _db) = fresh_database().await;
-    let job = job(&store).await;
+async fn results_come_back_as_they_were_stored(store: SharedStore) {
+    let job = job(&*store).await;
     let all = vec!["b.example".to_owned(), "a.example".to_owned()];
     let new = new_run(&job, &all, 2, 2);
     store.create_run(&new).await.unwrap();
@@ -159,10 +160,8 @@ async fn results_come_back_as_they_were_stored() {
     assert!(stored[1].rows[0]["in_octets"].is_u64());
 }
 
-#[tokio::test]
-async fn a_result_for_an_unknown_run_rejects_the_whole_batch() {
-    let (store, _db) = fresh_database().await;
-    let job = job(&store).await;
+async fn a_result_for_an_unknown_run_rejects_the_whole_batch(store: SharedStore) {
+    let job = job(&*store).await;
     let all = targets(2);
     let new = new_run(&job, &all, 2, 1);
     store.create_run(&new).await.unwrap();
@@ -183,10 +182,8 @@ async fn a_result_for_an_unknown_run_rejects_the_whole_batch() {
     assert_eq!(store.get_run(new.id).await.unwrap().counters.ok, 0);
 }
 
-#[tokio::test]
-async fn an_action_index_beyond_the_schema_is_invalid() {
-    let (store, _db) = fresh_database().await;
-    let job = job(&store).await;
+async fn an_action_index_beyond_the_schema_is_invalid(store: SharedStore) {
+    let job = job(&*store).await;
     let new = new_run(&job, &targets(1), 1, 1);
     store.create_run(&new).await.unwrap();
     let bad = result(new.id, "10.0.0.0", u32::MAX, ResultStatus::Ok);
@@ -194,10 +191,8 @@ async fn an_action_index_beyond_the_schema_is_invalid() {
     assert!(matches!(err, StoreError::Invalid { .. }), "{err:?}");
 }
 
-#[tokio::test]
-async fn dead_lettering_a_chunk_records_its_missing_results_as_errors() {
-    let (store, _db) = fresh_database().await;
-    let job = job(&store).await;
+async fn dead_lettering_a_chunk_records_its_missing_results_as_errors(store: SharedStore) {
+    let job = job(&*store).await;
     let all = targets(4);
     let new = new_run(&job, &all, 2, 2);
     store.create_run(&new).await.unwrap();

@@ -1,21 +1,59 @@
-//! Store integration tests, against a real PostgreSQL: every test gets a fresh database
-//! (`opsconductor_store::testing`) that is dropped when it ends.
+//! Store integration tests, against real databases: every test gets a fresh one
+//! (`opsconductor_store::testing`) that is removed when it ends.
+//!
+//! Tests of trait behaviour are the conformance suite: written once against
+//! `SharedStore` and instantiated for each backend by [`on_both_backends!`], as
+//! `<test>::postgres` and `<test>::sqlite`. Tests of one backend's own machinery
+//! (PostgreSQL partitions and EXPLAIN, SQLite files) use that backend's store directly.
 
 // Helpers outside #[test] functions are not covered by clippy.toml's allow-unwrap-in-tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+/// Instantiates each named test, an `async fn(SharedStore)` of the calling module, once
+/// per backend: `<test>::postgres` and `<test>::sqlite`, each on a fresh database.
+macro_rules! on_both_backends {
+    ($($test:ident),+ $(,)?) => {$(
+        mod $test {
+            use opsconductor_store::testing::{Backend, fresh_store};
+
+            #[tokio::test]
+            async fn postgres() {
+                let (store, _db) = fresh_store(Backend::Postgres).await;
+                super::$test(store).await;
+            }
+
+            #[tokio::test]
+            async fn sqlite() {
+                let (store, _db) = fresh_store(Backend::Sqlite).await;
+                super::$test(store).await;
+            }
+        }
+    )+};
+}
+
+mod accounts;
 mod agents;
+mod audit;
+mod credentials;
 mod ingest;
+mod jobs;
+mod library;
 mod partitions;
 mod queries;
+mod retention;
 mod runs;
+mod schedules;
 mod schema;
+mod series;
+mod sqlite;
+mod ssh_host_keys;
+mod templates;
 
 use chrono::{DateTime, Duration, Utc};
 use opsconductor_core::ids::{ChunkId, RunId};
 use opsconductor_core::model::{Job, JobSpec, ResultRecord, ResultStatus, RunTrigger};
 use opsconductor_store::prelude::*;
-use opsconductor_store::{NewChunk, NewRun, PgStore};
+use opsconductor_store::{NewChunk, NewRun};
 use serde_json::{Map, Value, json};
 
 /// A valid job spec named `name`.
@@ -30,7 +68,7 @@ pub fn job_spec(name: &str) -> JobSpec {
 }
 
 /// A stored job.
-pub async fn job(store: &PgStore) -> Job {
+pub async fn job(store: &dyn Store) -> Job {
     store.create_job(&job_spec("pings")).await.unwrap()
 }
 

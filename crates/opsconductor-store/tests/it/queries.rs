@@ -7,9 +7,16 @@ use opsconductor_core::ids::{JobId, RunId};
 use opsconductor_core::model::ResultStatus;
 use opsconductor_store::prelude::*;
 use opsconductor_store::testing::fresh_database;
-use opsconductor_store::{JobFilter, PgStore, ResultFilter, ResultKey, StoreError};
+use opsconductor_store::{JobFilter, ResultFilter, ResultKey, StoreError};
 
 use crate::{job_spec, new_run_at, result, targets};
+
+on_both_backends!(
+    every_filter_combination_pages_through_exactly_its_matches_in_order,
+    a_cursor_from_a_run_that_is_gone_continues_with_older_runs,
+    pages_span_more_runs_than_one_candidate_batch,
+    jobs_by_tag_follow_creates_edits_renames_and_deletes,
+);
 
 /// What a stored result is expected to be, in the page order's terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +40,7 @@ const STATUSES: [ResultStatus; 5] = [
 
 /// Two jobs; runs over three days (three partitions), each of 7 targets × 2 actions with
 /// statuses cycling and start times spread over the run's first hour.
-async fn seed(store: &PgStore, now: DateTime<Utc>) -> Vec<Expected> {
+async fn seed(store: &dyn Store, now: DateTime<Utc>) -> Vec<Expected> {
     let first = store.create_job(&job_spec("first")).await.unwrap();
     let second = store.create_job(&job_spec("second")).await.unwrap();
     let addresses = targets(7);
@@ -81,7 +88,7 @@ async fn seed(store: &PgStore, now: DateTime<Utc>) -> Vec<Expected> {
 }
 
 /// Every page of `filter` with `limit`, following the keys.
-async fn all_pages(store: &PgStore, filter: &ResultFilter) -> Vec<Expected> {
+async fn all_pages(store: &dyn Store, filter: &ResultFilter) -> Vec<Expected> {
     let mut filter = filter.clone();
     let mut out = Vec::new();
     for _ in 0..1000 {
@@ -104,12 +111,10 @@ async fn all_pages(store: &PgStore, filter: &ResultFilter) -> Vec<Expected> {
     panic!("paging {filter:?} does not end");
 }
 
-#[tokio::test]
-async fn every_filter_combination_pages_through_exactly_its_matches_in_order() {
-    let (store, _db) = fresh_database().await;
+async fn every_filter_combination_pages_through_exactly_its_matches_in_order(store: SharedStore) {
     // Whole seconds: the store keeps microseconds, and comparisons must not hinge on them.
     let now = Utc::now().duration_trunc(Duration::seconds(1)).unwrap();
-    let all = seed(&store, now).await;
+    let all = seed(&*store, now).await;
     let first_job = all
         .iter()
         .find(|e| e.run_created_at < now - Duration::days(1))
@@ -148,7 +153,7 @@ async fn every_filter_combination_pages_through_exactly_its_matches_in_order() {
                             .filter(|e| to.is_none_or(|t| e.started_at < t))
                             .cloned()
                             .collect();
-                        let got = all_pages(&store, &filter).await;
+                        let got = all_pages(&*store, &filter).await;
                         assert_eq!(got, want, "{filter:?}");
                         combinations += usize::from(!want.is_empty());
                     }
@@ -162,11 +167,9 @@ async fn every_filter_combination_pages_through_exactly_its_matches_in_order() {
     );
 }
 
-#[tokio::test]
-async fn a_cursor_from_a_run_that_is_gone_continues_with_older_runs() {
-    let (store, _db) = fresh_database().await;
+async fn a_cursor_from_a_run_that_is_gone_continues_with_older_runs(store: SharedStore) {
     let now = Utc::now().duration_trunc(Duration::seconds(1)).unwrap();
-    let all = seed(&store, now).await;
+    let all = seed(&*store, now).await;
     let newest = &all[0];
     let after = ResultKey {
         run_created_at: newest.run_created_at,
@@ -221,9 +224,7 @@ async fn explaining_a_result_query_runs_the_statement_the_query_uses() {
     ));
 }
 
-#[tokio::test]
-async fn pages_span_more_runs_than_one_candidate_batch() {
-    let (store, _db) = fresh_database().await;
+async fn pages_span_more_runs_than_one_candidate_batch(store: SharedStore) {
     let job = store.create_job(&job_spec("many runs")).await.unwrap();
     let now = Utc::now().duration_trunc(Duration::seconds(1)).unwrap();
     let addresses = targets(2);
@@ -244,7 +245,7 @@ async fn pages_span_more_runs_than_one_candidate_batch() {
         runs.push(new.id);
     }
     let failed = all_pages(
-        &store,
+        &*store,
         &ResultFilter {
             job_id: Some(job.id),
             status: Some(ResultStatus::Fail),
@@ -256,7 +257,7 @@ async fn pages_span_more_runs_than_one_candidate_batch() {
     let want: Vec<RunId> = runs.iter().step_by(7).copied().collect();
     assert_eq!(failed.iter().map(|e| e.run_id).collect::<Vec<_>>(), want);
     let one_target = all_pages(
-        &store,
+        &*store,
         &ResultFilter {
             job_id: Some(job.id),
             target: Some(addresses[1].clone()),
@@ -270,7 +271,7 @@ async fn pages_span_more_runs_than_one_candidate_batch() {
         runs
     );
     let everything = all_pages(
-        &store,
+        &*store,
         &ResultFilter {
             limit: 150,
             ..ResultFilter::default()
@@ -281,7 +282,7 @@ async fn pages_span_more_runs_than_one_candidate_batch() {
 }
 
 /// The names of the jobs tagged `tag`, pages of two.
-async fn tagged(store: &PgStore, tag: &str) -> Vec<String> {
+async fn tagged(store: &dyn Store, tag: &str) -> Vec<String> {
     let mut names = Vec::new();
     let mut after_name = None;
     loop {
@@ -302,9 +303,7 @@ async fn tagged(store: &PgStore, tag: &str) -> Vec<String> {
     }
 }
 
-#[tokio::test]
-async fn jobs_by_tag_follow_creates_edits_renames_and_deletes() {
-    let (store, _db) = fresh_database().await;
+async fn jobs_by_tag_follow_creates_edits_renames_and_deletes(store: SharedStore) {
     let mut created = Vec::new();
     for (name, tags) in [
         ("edge-c", vec!["site-1", "core"]),
@@ -318,15 +317,15 @@ async fn jobs_by_tag_follow_creates_edits_renames_and_deletes() {
         created.push(store.create_job(&spec).await.unwrap());
     }
     assert_eq!(
-        tagged(&store, "site-1").await,
+        tagged(&*store, "site-1").await,
         ["edge-a", "edge-c", "edge-e"]
     );
     assert_eq!(
-        tagged(&store, "site-2").await,
+        tagged(&*store, "site-2").await,
         ["edge-b"],
         "a repeated tag counts once"
     );
-    assert!(tagged(&store, "site-9").await.is_empty());
+    assert!(tagged(&*store, "site-9").await.is_empty());
 
     // Retag and rename edge-a; delete edge-e.
     let mut spec = created[1].spec.clone();
@@ -334,6 +333,6 @@ async fn jobs_by_tag_follow_creates_edits_renames_and_deletes() {
     spec.tags = vec!["site-2".into()];
     store.update_job(created[1].id, None, &spec).await.unwrap();
     store.delete_job(created[4].id, None).await.unwrap();
-    assert_eq!(tagged(&store, "site-1").await, ["edge-c"]);
-    assert_eq!(tagged(&store, "site-2").await, ["edge-b", "edge-z"]);
+    assert_eq!(tagged(&*store, "site-1").await, ["edge-c"]);
+    assert_eq!(tagged(&*store, "site-2").await, ["edge-b", "edge-z"]);
 }

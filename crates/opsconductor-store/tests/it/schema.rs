@@ -8,6 +8,14 @@ use opsconductor_store::{PgStore, StoreError};
 
 use crate::job_spec;
 
+on_both_backends!(
+    a_fresh_store_answers_and_migrates_again,
+    a_job_round_trips_at_version_one,
+    a_duplicate_job_name_already_exists,
+    an_unknown_job_is_not_found,
+    segments_are_upserted_with_their_cidrs,
+);
+
 #[tokio::test]
 async fn migrations_apply_twice_without_harm() {
     let (store, db) = fresh_database().await;
@@ -21,17 +29,26 @@ async fn migrations_apply_twice_without_harm() {
     assert_eq!(other.get_job(job.id).await.unwrap(), job);
 }
 
-#[tokio::test]
-async fn a_job_round_trips_at_version_one() {
-    let (store, _db) = fresh_database().await;
+async fn a_fresh_store_answers_and_migrates_again(store: SharedStore) {
+    store.ping().await.unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(store.count_users().await.unwrap(), 0);
+    assert!(
+        store
+            .drop_results_before(chrono::Utc::now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn a_job_round_trips_at_version_one(store: SharedStore) {
     let job = store.create_job(&job_spec("core pings")).await.unwrap();
     assert_eq!(job.version, 1);
     assert_eq!(store.get_job(job.id).await.unwrap(), job);
 }
 
-#[tokio::test]
-async fn a_duplicate_job_name_already_exists() {
-    let (store, _db) = fresh_database().await;
+async fn a_duplicate_job_name_already_exists(store: SharedStore) {
     store.create_job(&job_spec("core pings")).await.unwrap();
     let err = store.create_job(&job_spec("core pings")).await.unwrap_err();
     assert_eq!(
@@ -42,9 +59,7 @@ async fn a_duplicate_job_name_already_exists() {
     );
 }
 
-#[tokio::test]
-async fn an_unknown_job_is_not_found() {
-    let (store, _db) = fresh_database().await;
+async fn an_unknown_job_is_not_found(store: SharedStore) {
     let id = JobId::new();
     let err = store.get_job(id).await.unwrap_err();
     assert_eq!(
@@ -55,9 +70,7 @@ async fn an_unknown_job_is_not_found() {
     );
 }
 
-#[tokio::test]
-async fn segments_are_upserted_with_their_cidrs() {
-    let (store, _db) = fresh_database().await;
+async fn segments_are_upserted_with_their_cidrs(store: SharedStore) {
     let lab = Segment::new("lab", vec!["10.20.0.0/16".parse().unwrap()]).unwrap();
     let dc = Segment::new(
         "dc",
