@@ -10,7 +10,6 @@ use anyhow::Context as _;
 use opsconductor_core::library::Library;
 use opsconductor_proto::v1::agent_service_server::AgentServiceServer;
 use opsconductor_queue::Broker;
-use opsconductor_store::PgStore;
 use opsconductor_store::prelude::*;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -51,7 +50,8 @@ pub struct Controller {
 }
 
 impl Controller {
-    /// Loads the libraries, connects to PostgreSQL, applies migrations and binds both
+    /// Loads the libraries, opens the database (`database_url`: PostgreSQL, or a SQLite
+    /// file), applies migrations and binds both
     /// listeners. RabbitMQ is connected lazily by the relay, so a broker outage at start-up
     /// delays publishing instead of failing the start.
     pub async fn build(config: ControllerConfig) -> anyhow::Result<Self> {
@@ -81,11 +81,9 @@ impl Controller {
                  credentials can be neither stored nor handed to agents"
             ),
         }
-        let store: SharedStore = Arc::new(
-            PgStore::connect(&config.database_url, config.database_max_connections)
-                .await
-                .context("connecting to PostgreSQL")?,
-        );
+        let store = opsconductor_store::open(&config.database_url, config.database_max_connections)
+            .await
+            .context("opening the database")?;
         store.migrate().await.context("applying migrations")?;
         let auth = build_auth(&config, &store).await?;
         let catalog = LibraryCatalog::load(&config.libraries_dir, &*store)

@@ -1,6 +1,5 @@
 //! The long-running subcommands: `standalone`, `controller`, `agent`, `migrate`.
 
-use opsconductor_store::prelude::*;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -60,7 +59,7 @@ pub fn run(service: Service, args: &ServiceArgs) -> anyhow::Result<ExitCode> {
             }
             Service::Migrate => {
                 let config: opsconductor_controller::ControllerConfig = load_config(args)?;
-                let store = opsconductor_store::PgStore::connect(&config.database_url, 2).await?;
+                let store = opsconductor_store::open(&config.database_url, 2).await?;
                 store.migrate().await?;
                 tracing::info!("migrations applied");
             }
