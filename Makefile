@@ -4,8 +4,9 @@ export CARGO_TERM_COLOR ?= never
 
 .PHONY: run test lint fmt check build bench fuzz-check servers servers-stop deps validate-libraries api-fuzz
 
-## Build and start OpsConductor (today: validate the shipped libraries).
-run: validate-libraries
+## Build and start OpsConductor in standalone mode (one process, SQLite, data in ./data).
+run:
+	scripts/run.sh
 
 ## The test suite: installs what tests need, starts the loopback test servers, runs every test.
 test: deps servers
