@@ -99,6 +99,7 @@ fn figment(args: &ServiceArgs) -> anyhow::Result<Figment> {
                 "LIBRARY_DIR",
                 "LIBRARY_PLUGINS",
                 "DATA_DIR",
+                "PROFILE",
             ])
             .split("__"),
     );
