@@ -98,15 +98,16 @@ impl Quickstart {
         }
     }
 
-    /// SIGTERM to the whole group (make, the script, opsconductor), as Ctrl-C would; the
-    /// process must stop by itself, successfully.
+    /// SIGTERM to the `opsconductor` process `make run` started (what a service manager or
+    /// `kill` sends); it must stop by itself, successfully, and `make` with it.
     fn stop(mut self) {
-        let group = format!("-{}", self.child.id());
+        let pid = descendant_named(self.child.id(), "opsconductor")
+            .unwrap_or_else(|| panic!("no opsconductor process under make:\n{}", self.stderr()));
         let status = Command::new("kill")
-            .args(["-TERM", "--", &group])
+            .args(["-TERM", &pid.to_string()])
             .status()
             .unwrap();
-        assert!(status.success(), "kill -TERM {group}");
+        assert!(status.success(), "kill -TERM {pid}");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -142,6 +143,26 @@ impl Drop for Quickstart {
             let _ = self.child.wait();
         }
     }
+}
+
+/// The first process named `name` below `pid` (breadth first), from `/proc`.
+fn descendant_named(pid: u32, name: &str) -> Option<u32> {
+    let mut queue = std::collections::VecDeque::from([pid]);
+    while let Some(parent) = queue.pop_front() {
+        let children =
+            std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children")).ok()?;
+        for child in children
+            .split_whitespace()
+            .filter_map(|c| c.parse::<u32>().ok())
+        {
+            let comm = std::fs::read_to_string(format!("/proc/{child}/comm")).unwrap_or_default();
+            if comm.trim() == name {
+                return Some(child);
+            }
+            queue.push_back(child);
+        }
+    }
+    None
 }
 
 fn free_port() -> SocketAddr {
