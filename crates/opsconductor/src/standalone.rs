@@ -310,7 +310,8 @@ fn example_jobs(http: SocketAddr, grpc: SocketAddr) -> anyhow::Result<Vec<JobSpe
             "description": "Created on first start: connects to this controller's gRPC port every minute.",
             "schedule": every_minute,
             "targets": {"include": [{"type": "hosts", "hosts": [grpc.ip().to_string()]}]},
-            "actions": [{"command": "tcp.port", "params": {"port": grpc.port()}}],
+            // Connect only: what a gRPC server says first is binary HTTP/2 framing.
+            "actions": [{"command": "tcp.port", "params": {"port": grpc.port(), "read_bytes": 0}}],
         }),
     ];
     specs
