@@ -140,14 +140,19 @@ pub async fn run(
         .bootstrap_admin
         .take()
         .unwrap_or_else(|| DEFAULT_ADMIN.to_owned());
-    let configured_password = ControllerConfig {
-        bootstrap_admin: Some(admin.clone()),
-        ..config.clone()
-    }
-    .bootstrap_admin()
-    .ok()
-    .flatten()
-    .map(|(_, password)| password);
+    let configured_password = if config.bootstrap_admin_password.is_some()
+        || config.bootstrap_admin_password_file.is_some()
+    {
+        ControllerConfig {
+            bootstrap_admin: Some(admin.clone()),
+            ..config.clone()
+        }
+        .bootstrap_admin()
+        .map_err(anyhow::Error::msg)?
+        .map(|(_, password)| password)
+    } else {
+        None
+    };
     config.bootstrap_admin_password = None;
     config.bootstrap_admin_password_file = None;
 
@@ -175,6 +180,13 @@ pub async fn run(
         .map_err(|e| anyhow::anyhow!("creating the first admin: {e}"))?;
     if first_start {
         first_start_setup(&controller, &*store).await?;
+        // An identity left from an earlier database names an agent this one never
+        // registered: enroll afresh.
+        if agent_config.identity_file.exists() {
+            tracing::warn!(file = %agent_config.identity_file.display(), "replacing an agent identity from an earlier database");
+            std::fs::remove_file(&agent_config.identity_file)
+                .with_context(|| format!("removing {}", agent_config.identity_file.display()))?;
+        }
     }
     let (http, grpc) = (controller.http_addr(), controller.grpc_addr());
     let mut controller_task = tokio::spawn(controller.run_until_stopped(shutdown.clone()));
