@@ -11,6 +11,9 @@ pub const ACTIONS_TOTAL: &str = "opsconductor_actions_runs_total";
 /// Action wall time, by kind.
 pub const ACTION_DURATION_SECONDS: &str = "opsconductor_actions_duration_seconds";
 
+/// Every metric this crate exports.
+pub const NAMES: &[&str] = &[ACTIONS_TOTAL, ACTION_DURATION_SECONDS];
+
 /// Registers descriptions with the installed recorder.
 pub fn describe() {
     describe_counter!(

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use metrics_exporter_prometheus::PrometheusHandle;
 use opsconductor_actions::Registry;
 use opsconductor_actions::hostkey::MemoryTofu;
 use opsconductor_core::ids::AgentId;
@@ -111,6 +112,7 @@ impl Drop for ChunkInFlight<'_> {
 /// is none yet); [`Agent::run_until_stopped`] does the work.
 pub struct Agent {
     shared: Arc<Shared>,
+    metrics: Option<PrometheusHandle>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -226,7 +228,16 @@ impl Agent {
         };
         Ok(Self {
             shared: Arc::new(shared),
+            metrics: None,
         })
+    }
+
+    /// Serves the metrics `handle` renders on `metrics_listen` (when that is set) while the
+    /// agent runs. The process installs the recorder once.
+    #[must_use]
+    pub fn with_metrics(mut self, handle: PrometheusHandle) -> Self {
+        self.metrics = Some(handle);
+        self
     }
 
     /// The agent's id, as issued by the controller.
@@ -245,6 +256,21 @@ impl Agent {
     /// last events. Fails only when the controller rejects the agent's identity.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), AgentError> {
         let shared = self.shared;
+        if shared.config.metrics_listen.is_some() && self.metrics.is_none() {
+            tracing::warn!("metrics_listen is set but this process installed no metrics recorder");
+        }
+        if let (Some(address), Some(handle)) = (shared.config.metrics_listen, self.metrics) {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|e| AgentError::Config(format!("metrics_listen {address}: {e}")))?;
+            tracing::info!(%address, "serving metrics at /metrics");
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                if let Err(error) = crate::metrics::serve(listener, handle, stop).await {
+                    tracing::warn!(%error, "the metrics listener stopped");
+                }
+            });
+        }
         let intake = shutdown.child_token();
         let session_stop = CancellationToken::new();
         let session = tokio::spawn({

@@ -75,6 +75,10 @@ pub struct AgentConfig {
     /// PEM private key of `tls_cert_file`.
     #[serde(default)]
     pub tls_key_file: Option<PathBuf>,
+    /// Where to serve Prometheus metrics (`GET /metrics`), e.g. `0.0.0.0:9464`; off when
+    /// unset. The agent has no other listener.
+    #[serde(default)]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 fn default_controller_url() -> String {
@@ -140,6 +144,7 @@ impl Default for AgentConfig {
             controller_ca_file: None,
             tls_cert_file: None,
             tls_key_file: None,
+            metrics_listen: None,
         }
     }
 }
@@ -163,6 +168,7 @@ impl fmt::Debug for AgentConfig {
             .field("batch_max_delay", &self.batch_max_delay)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("connect_timeout", &self.connect_timeout)
+            .field("metrics_listen", &self.metrics_listen)
             .field("controller_ca_file", &self.controller_ca_file)
             .field("tls_cert_file", &self.tls_cert_file)
             .field("tls_key_file", &self.tls_key_file)

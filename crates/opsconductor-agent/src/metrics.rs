@@ -19,6 +19,16 @@ pub const SESSION_RECONNECTS_TOTAL: &str = "opsconductor_agent_session_reconnect
 /// Time from sending a result batch to the controller's ack.
 pub const BATCH_ACK_LATENCY_SECONDS: &str = "opsconductor_agent_batch_ack_latency_seconds";
 
+/// Every metric this crate exports (the chunk runner's are in
+/// `opsconductor_actions::metrics::NAMES`).
+pub const NAMES: &[&str] = &[
+    CHUNKS_TOTAL,
+    RESULTS_BUFFERED,
+    RESULTS_DROPPED_TOTAL,
+    SESSION_RECONNECTS_TOTAL,
+    BATCH_ACK_LATENCY_SECONDS,
+];
+
 /// How a chunk left this agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChunkOutcome {
@@ -95,4 +105,30 @@ pub(crate) fn session_reconnect() {
 
 pub(crate) fn batch_acked(latency: Duration) {
     histogram!(BATCH_ACK_LATENCY_SECONDS).record(latency.as_secs_f64());
+}
+
+/// Serves `handle` at `GET /metrics` on `listener` until `shutdown`; anything else is 404.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let body = handle.render();
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    body,
+                )
+            }
+        }),
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
 }

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use metrics_exporter_prometheus::PrometheusHandle;
 use opsconductor_core::library::Library;
 use opsconductor_proto::v1::agent_service_server::AgentServiceServer;
 use opsconductor_queue::Broker;
@@ -47,6 +48,7 @@ pub struct Controller {
     vault: Option<Arc<Vault>>,
     grpc_tls: Option<tonic::transport::ServerTlsConfig>,
     auth: Auth,
+    metrics: Option<PrometheusHandle>,
 }
 
 impl Controller {
@@ -122,7 +124,16 @@ impl Controller {
             vault,
             grpc_tls,
             auth,
+            metrics: None,
         })
+    }
+
+    /// Serves the metrics `handle` renders at `GET /metrics` (without one, `/metrics` is
+    /// 404). The process installs the recorder once; replicas in one process share it.
+    #[must_use]
+    pub fn with_metrics(mut self, handle: PrometheusHandle) -> Self {
+        self.metrics = Some(handle);
+        self
     }
 
     /// The client API REST and gRPC serve, for callers in this process (standalone mode's
@@ -177,6 +188,7 @@ impl Controller {
             vault,
             grpc_tls,
             auth,
+            metrics,
         } = self;
         tracing::info!(grpc = %grpc.local_addr()?, http = %http.local_addr()?, "controller listening");
         // Checked here rather than at build, so a caller that creates the first user
@@ -203,6 +215,12 @@ impl Controller {
             events.clone(),
             store.clone(),
             crate::events::PROGRESS_INTERVAL,
+            shutdown.clone(),
+        ));
+        tasks.spawn(crate::metrics::run_gauges(
+            store.clone(),
+            broker.clone(),
+            config.default_segment.clone(),
             shutdown.clone(),
         ));
         tasks.spawn(crate::lifecycle::run_dead_letters(
@@ -252,6 +270,7 @@ impl Controller {
             crate::api::Api::new(store.clone(), dispatcher.clone(), hub.clone()).with_vault(vault);
         let mut grpc_builder = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
+            .layer(crate::metrics::GrpcMetricsLayer)
             .layer(GrpcAuthLayer::new(auth.clone()));
         if let Some(tls) = grpc_tls {
             grpc_builder = grpc_builder
@@ -280,6 +299,7 @@ impl Controller {
         let api = crate::rest::router(ApiState {
             api: client_api,
             auth,
+            metrics,
         })
         .merge(ws);
         let http_shutdown = shutdown.clone();

@@ -500,6 +500,7 @@ impl Session {
                             outcome.duplicates,
                             started.elapsed(),
                         );
+                        crate::metrics::results_received(&records);
                         // A batch of only duplicates changed nothing worth telling.
                         if outcome.inserted > 0
                             && let Some(run_id) = records.first().map(|r| r.run_id)

@@ -124,6 +124,15 @@ pub const SUBPROTOCOL: &str = "opsconductor.v1";
 /// Prefix of the subprotocol entry that carries the token.
 pub const TOKEN_SUBPROTOCOL_PREFIX: &str = "bearer.";
 
+/// Held for a WebSocket connection's life: the client gauge goes down when it drops.
+struct ConnectedClient;
+
+impl Drop for ConnectedClient {
+    fn drop(&mut self) {
+        crate::metrics::websocket_clients(-1.0);
+    }
+}
+
 /// The bearer token of an upgrade request: the `Authorization` header, or a
 /// `bearer.<token>` entry of `Sec-WebSocket-Protocol`.
 fn upgrade_token(headers: &HeaderMap) -> Option<String> {
@@ -191,6 +200,9 @@ static CONNECTIONS: AtomicU64 = AtomicU64::new(0);
 /// Serves one connection until the client leaves, stalls or the controller stops.
 #[tracing::instrument(skip_all, fields(ws.connection = CONNECTIONS.fetch_add(1, Ordering::Relaxed)))]
 async fn serve(socket: WebSocket, state: WsState, token: String) {
+    crate::metrics::websocket_clients(1.0);
+    // Counted down however the connection ends (the task may also be dropped).
+    let _connected = ConnectedClient;
     // Subscribed before anything is loaded, so nothing between a snapshot and the next
     // event is lost.
     let mut events = state.events.subscribe();

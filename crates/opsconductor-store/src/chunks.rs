@@ -206,6 +206,9 @@ pub trait ChunkStore: Send + Sync {
 
     /// The chunks of a run, by sequence number.
     async fn chunks_for_run(&self, run_id: RunId) -> Result<Vec<ChunkRecord>, StoreError>;
+
+    /// Outbox rows not yet confirmed by the queue (claimed or not): the relay's backlog.
+    async fn outbox_backlog(&self) -> Result<u64, StoreError>;
 }
 
 #[async_trait]
@@ -412,5 +415,13 @@ impl ChunkStore for PgStore {
         .await
         .map_err(db)?;
         rows.into_iter().map(ChunkRecord::try_from).collect()
+    }
+
+    async fn outbox_backlog(&self) -> Result<u64, StoreError> {
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(u64::try_from(rows).unwrap_or(0))
     }
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use figment::Figment;
 use figment::providers::{Env, Format as _, Toml};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
@@ -35,7 +36,8 @@ pub fn run_standalone(args: &StandaloneArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
         tokio::spawn(cancel_on_signal(shutdown.clone()));
-        crate::standalone::run(args, config, explicit, shutdown).await?;
+        let metrics = install_metrics(&shutdown)?;
+        crate::standalone::run(args, config, explicit, metrics, shutdown).await?;
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -50,12 +52,26 @@ pub fn run(service: Service, args: &ServiceArgs) -> anyhow::Result<ExitCode> {
         match service {
             Service::Controller => {
                 let config: opsconductor_controller::ControllerConfig = load_config(args)?;
-                let controller = opsconductor_controller::Controller::build(config).await?;
+                let metrics = install_metrics(&shutdown)?;
+                let controller = opsconductor_controller::Controller::build(config)
+                    .await?
+                    .with_metrics(metrics);
                 controller.run_until_stopped(shutdown).await?;
             }
             Service::Agent => {
                 let config: opsconductor_agent::AgentConfig = load_config(args)?;
-                opsconductor_agent::run(config, shutdown).await?;
+                let metrics = install_metrics(&shutdown)?;
+                match opsconductor_agent::Agent::build(config, &shutdown).await {
+                    Ok(agent) => {
+                        agent
+                            .with_metrics(metrics)
+                            .run_until_stopped(shutdown)
+                            .await?
+                    }
+                    // Stopped while enrolling: a clean stop.
+                    Err(opsconductor_agent::AgentError::Interrupted) => {}
+                    Err(error) => return Err(error.into()),
+                }
             }
             Service::Migrate => {
                 let config: opsconductor_controller::ControllerConfig = load_config(args)?;
@@ -66,6 +82,34 @@ pub fn run(service: Service, args: &ServiceArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Histogram buckets of every `*_seconds` metric: from a millisecond (an ingest batch) to
+/// a minute (an SSH command).
+const SECONDS_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// Installs the process's Prometheus recorder (histograms with buckets, so dashboards can
+/// take quantiles across replicas) and keeps it tidy until `shutdown`.
+fn install_metrics(shutdown: &CancellationToken) -> anyhow::Result<PrometheusHandle> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets(SECONDS_BUCKETS)
+        .context("metrics buckets")?
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    let upkeep = handle.clone();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = tick.tick() => upkeep.run_upkeep(),
+            }
+        }
+    });
+    Ok(handle)
 }
 
 /// Settings not given anywhere take their serde defaults.

@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use metrics_exporter_prometheus::PrometheusHandle;
 use opsconductor_agent::{Agent, AgentConfig};
 use opsconductor_controller::{Controller, ControllerConfig};
 use opsconductor_core::model::{JobSpec, Segment};
@@ -114,6 +115,7 @@ pub async fn run(
     args: &StandaloneArgs,
     mut config: ControllerConfig,
     explicit: Explicit,
+    metrics: PrometheusHandle,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(
@@ -165,9 +167,11 @@ pub async fn run(
         prefetch: agent_config.max_chunks_in_flight,
         ..InProcessOptions::from_config(&config.queue)
     })?;
+    // One recorder for the process: the controller's /metrics shows the agent's too.
     let controller = Controller::build_with_broker(config, Broker::InProcess(broker.clone()))
         .await
-        .context("starting the controller")?;
+        .context("starting the controller")?
+        .with_metrics(metrics);
     let store = controller.store().clone();
     end_runs_lost_with_the_queue(&*store).await?;
     let password = configured_password

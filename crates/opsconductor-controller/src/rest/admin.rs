@@ -31,6 +31,29 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
+/// Prometheus metrics of this replica (text exposition format); 404 when the process
+/// installed no recorder. Public like the health checks: counts and timings, no data.
+#[utoipa::path(get, path = "/metrics", tag = "health", security(()),
+    responses(
+        (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn metrics(State(state): State<ApiState>) -> ApiResult {
+    let Some(handle) = &state.metrics else {
+        return Err(ControllerError::NotFound(
+            "metrics: this process has no metrics recorder".to_owned(),
+        ));
+    };
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        handle.render(),
+    )
+        .into_response())
+}
+
 /// Readiness.
 #[derive(Serialize, ToSchema)]
 pub struct Readiness {

@@ -51,6 +51,8 @@ pub struct ApiState {
     pub api: Api,
     /// Authentication and accounts.
     pub auth: crate::auth::Auth,
+    /// What `GET /metrics` renders (`None`: no recorder installed, 404).
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 /// The REST router with the OpenAPI document and docs page, mounted at the root.
@@ -87,6 +89,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/audit", get(accounts::list_audit))
         .route("/healthz", get(admin::healthz))
         .route("/readyz", get(admin::readyz))
+        .route("/metrics", get(admin::metrics))
         .route("/api/v1/jobs", get(jobs::list_jobs).post(jobs::create_job))
         .route("/api/v1/jobs/validate", post(jobs::validate_job))
         .route("/api/v1/jobs/bulk", post(jobs::bulk_jobs))
@@ -175,6 +178,7 @@ pub fn router(state: ApiState) -> Router {
             state.clone(),
             access::guard,
         ))
+        .route_layer(axum::middleware::from_fn(crate::metrics::track_http))
         .fallback(|| async { ControllerError::NotFound("route".to_owned()) })
         .with_state(state);
     api.merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi()))
@@ -217,6 +221,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         accounts::list_audit,
         admin::healthz,
         admin::readyz,
+        admin::metrics,
         jobs::list_jobs,
         jobs::create_job,
         jobs::validate_job,

@@ -54,6 +54,7 @@ const ADMIN: Needs = Some(Role::Admin);
 const REST: &[(&str, &str, Needs)] = &[
     ("GET", "/healthz", PUBLIC),
     ("GET", "/readyz", PUBLIC),
+    ("GET", "/metrics", PUBLIC),
     ("POST", "/api/v1/auth/login", PUBLIC),
     ("POST", "/api/v1/auth/refresh", PUBLIC),
     ("POST", "/api/v1/auth/logout", VIEWER),

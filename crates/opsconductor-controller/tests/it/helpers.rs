@@ -98,6 +98,22 @@ pub async fn api_token(store: &dyn Store, username: &str, role: Role) -> String 
         .1
 }
 
+/// The test process's Prometheus recorder, installed by the first controller a test
+/// starts (nextest runs each test in its own process, so the figures are the test's).
+pub fn test_metrics() -> metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .set_buckets(&[0.001, 0.01, 0.1, 1.0, 10.0])
+                .unwrap()
+                .install_recorder()
+                .unwrap()
+        })
+        .clone()
+}
+
 /// A controller serving in a background task.
 pub struct RunningController {
     /// Where its REST API and WebSocket listen.
@@ -117,7 +133,12 @@ impl RunningController {
             .bootstrap_admin
             .clone()
             .unwrap_or_else(|| ADMIN.to_owned());
-        let controller = Controller::build(config).await.unwrap();
+        // Installed first, so the metric descriptions registered at build reach it.
+        let metrics = test_metrics();
+        let controller = Controller::build(config)
+            .await
+            .unwrap()
+            .with_metrics(metrics);
         let admin_token = api_token(&**controller.store(), &admin, Role::Admin).await;
         let scheduler = controller.scheduler();
         let (http, grpc) = (controller.http_addr(), controller.grpc_addr());

@@ -13,6 +13,7 @@ mod authz;
 mod credentials;
 mod grpc_api;
 mod helpers;
+mod metrics;
 mod rest;
 mod scheduler;
 mod tls;

@@ -293,4 +293,12 @@ impl ChunkStore for SqliteStore {
         .map_err(db)?;
         rows.into_iter().map(ChunkRecord::try_from).collect()
     }
+
+    async fn outbox_backlog(&self) -> Result<u64, StoreError> {
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(db)?;
+        Ok(u64::try_from(rows).unwrap_or(0))
+    }
 }

@@ -37,6 +37,7 @@ async fn create_run_writes_the_run_its_chunks_and_their_outbox_rows(store: Share
     assert_eq!(chunks.len(), 3);
     assert_eq!(chunks[2].targets, targets(5)[4..].to_vec());
     assert!(chunks.iter().all(|c| c.state == ChunkState::Pending));
+    assert_eq!(store.outbox_backlog().await.unwrap(), 3, "every chunk waits");
 
     let claimed = store.claim_outbox(10, LEASE).await.unwrap();
     let claimed_chunks: Vec<_> = claimed.iter().map(|item| item.chunk_id).collect();
@@ -50,6 +51,11 @@ async fn create_run_writes_the_run_its_chunks_and_their_outbox_rows(store: Share
 
     let published: Vec<i64> = claimed[..2].iter().map(|item| item.outbox_id).collect();
     store.mark_published(&published).await.unwrap();
+    assert_eq!(
+        store.outbox_backlog().await.unwrap(),
+        1,
+        "claimed and unpublished rows still count"
+    );
     let states: Vec<ChunkState> = store
         .chunks_for_run(new.id)
         .await
