@@ -164,6 +164,7 @@ pub fn agent_config(controller_url: &str, broker: &TestBroker, dir: &Path) -> Ag
         controller_ca_file: None,
         tls_cert_file: None,
         tls_key_file: None,
+        metrics_listen: None,
     }
 }
 
