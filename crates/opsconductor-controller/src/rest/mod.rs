@@ -15,6 +15,7 @@
 //! - [`accounts`]: login, refresh, logout, password, sessions, API tokens, users, audit.
 //! - [`access`]: the door every routed request passes: authentication, the role check
 //!   of [`crate::auth::policy`], and the audit log entry of each change.
+//! - [`request_id`]: every request's tracing span and `x-request-id`.
 //!
 //! Every route but health, login and refresh needs `Authorization: Bearer <token>`: 401
 //! without a valid one, 403 when the caller's role is too small.
@@ -26,6 +27,7 @@ pub mod credentials;
 pub mod extract;
 pub mod jobs;
 pub mod library;
+pub mod request_id;
 
 use std::collections::BTreeMap;
 
@@ -184,6 +186,7 @@ pub fn router(state: ApiState) -> Router {
     api.merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi()))
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(extract::problem_responses))
+        .layer(axum::middleware::from_fn(request_id::with_request_id))
 }
 
 /// The OpenAPI document of this API.

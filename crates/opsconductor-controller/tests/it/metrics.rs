@@ -159,6 +159,27 @@ async fn metrics_show_requests_runs_and_fleet_by_low_cardinality_labels() {
         },
     )
     .await;
+    // Every response names its request, the id its log lines carry; a client's own id
+    // is kept when it is a plain one and replaced otherwise.
+    let response = anonymous
+        .client()
+        .get(format!("{}/healthz", anonymous.base()))
+        .header("x-request-id", "probe-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "probe-42");
+    let response = anonymous
+        .client()
+        .get(format!("{}/api/v1/jobs", anonymous.base()))
+        .header("x-request-id", "forged\tid")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let generated = response.headers()["x-request-id"].to_str().unwrap();
+    assert_eq!(generated.len(), 36, "a generated UUID: {generated}");
+
     let text = scrape(&anonymous).await;
     assert!(
         text.contains("# HELP opsconductor_controller_queue_depth "),
