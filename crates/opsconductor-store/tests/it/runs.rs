@@ -37,7 +37,11 @@ async fn create_run_writes_the_run_its_chunks_and_their_outbox_rows(store: Share
     assert_eq!(chunks.len(), 3);
     assert_eq!(chunks[2].targets, targets(5)[4..].to_vec());
     assert!(chunks.iter().all(|c| c.state == ChunkState::Pending));
-    assert_eq!(store.outbox_backlog().await.unwrap(), 3, "every chunk waits");
+    assert_eq!(
+        store.outbox_backlog().await.unwrap(),
+        3,
+        "every chunk waits"
+    );
 
     let claimed = store.claim_outbox(10, LEASE).await.unwrap();
     let claimed_chunks: Vec<_> = claimed.iter().map(|item| item.chunk_id).collect();
