@@ -37,6 +37,7 @@ PACKAGES=(
   procps         # sysctl, ps
   openssl        # TLS cert generation for tests
   passwd         # useradd / chpasswd
+  prometheus     # promtool: validates deploy/prometheus/alerts.yml (tests/deploy_assets.rs)
 )
 
 if [[ "${1:-}" == "--with-extra" ]]; then

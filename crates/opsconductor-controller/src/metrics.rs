@@ -403,6 +403,9 @@ async fn refresh_gauges(
     }
     let agents = store.list_agents().await.map_err(|e| e.to_string())?;
     for segment in &segments {
+        // Present at 0 from the start: PromQL's increase() misses a series' first step.
+        metrics::counter!("opsconductor_controller_chunks_dead_lettered_total", "segment" => segment.clone())
+            .increment(0);
         let (online, offline) = agents
             .iter()
             .filter(|a| &a.segment == segment && a.revoked_at.is_none())
