@@ -420,17 +420,16 @@ async fn refresh_gauges(
             .set(f64::from(online));
         metrics::gauge!("opsconductor_controller_agents", "segment" => segment.clone(), "state" => "offline")
             .set(f64::from(offline));
-        let depth = match broker.queue_depth(segment).await {
-            Ok(depth) => depth,
-            // A segment nobody published to yet has no queue: nothing waits in it.
-            Err(opsconductor_queue::QueueError::NotFound { .. }) => 0,
-            Err(error) => {
-                tracing::debug!(%segment, %error, "queue depth not read");
-                continue;
+    }
+    // One connection for every segment; a failure keeps the last values.
+    match broker.segment_depths(&segments).await {
+        Ok(depths) => {
+            for (segment, depth) in segments.iter().zip(depths) {
+                metrics::gauge!("opsconductor_controller_queue_depth", "segment" => segment.clone())
+                    .set(f64::from(depth));
             }
-        };
-        metrics::gauge!("opsconductor_controller_queue_depth", "segment" => segment.clone())
-            .set(f64::from(depth));
+        }
+        Err(error) => tracing::debug!(%error, "queue depths not read"),
     }
     Ok(())
 }

@@ -83,3 +83,27 @@ pub async fn delete_topology(config: &QueueConfig, segments: &[&str]) -> Result<
     amqp::close(&connection).await;
     result
 }
+
+/// Messages ready in each of `segments`' queues, in order, over one connection. Queues
+/// that do not exist yet are declared (with the arguments the relay would use on its first
+/// publish), so a segment nothing was published to reads 0 instead of closing the channel
+/// with a not-found error on every metrics round.
+pub async fn segment_depths(
+    config: &QueueConfig,
+    segments: &[String],
+) -> Result<Vec<u32>, QueueError> {
+    let names = config.names();
+    let connection = amqp::connect(config, "metrics").await?;
+    let result = async {
+        let channel = amqp::channel(&connection, config).await?;
+        amqp::declare_base(&channel, config, &names).await?;
+        let mut depths = Vec::with_capacity(segments.len());
+        for segment in segments {
+            depths.push(amqp::declare_segment(&channel, config, &names, segment).await?);
+        }
+        Ok(depths)
+    }
+    .await;
+    amqp::close(&connection).await;
+    result
+}

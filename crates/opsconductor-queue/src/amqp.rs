@@ -169,16 +169,17 @@ pub(crate) fn segment_queue_arguments(
     args
 }
 
-/// Declares one segment's queue and binds it to the work exchange under the segment name.
+/// Declares one segment's queue and binds it to the work exchange under the segment name;
+/// returns the messages ready in it.
 pub(crate) async fn declare_segment(
     channel: &Channel,
     config: &QueueConfig,
     names: &Names,
     segment: &str,
-) -> Result<(), QueueError> {
+) -> Result<u32, QueueError> {
     check_segment(segment)?;
     let queue = short(&names.segment_queue(segment))?;
-    bounded(
+    let declared = bounded(
         config,
         "queue.declare",
         channel.queue_declare(
@@ -199,7 +200,8 @@ pub(crate) async fn declare_segment(
             FieldTable::default(),
         ),
     )
-    .await
+    .await?;
+    Ok(declared.message_count())
 }
 
 /// Starts a manual-ack consumer on `queue` with `prefetch` unacked deliveries at most.

@@ -39,6 +39,18 @@ impl Broker {
         }
     }
 
+    /// Chunks waiting in each of `segments`' queues, in order (a queue not declared yet is
+    /// declared, or in process reads 0): what the controller's gauges read every round.
+    pub async fn segment_depths(&self, segments: &[String]) -> Result<Vec<u32>, QueueError> {
+        match self {
+            Self::RabbitMq(config) => crate::admin::segment_depths(config, segments).await,
+            Self::InProcess(broker) => Ok(segments
+                .iter()
+                .map(|segment| broker.queue_depth(segment).unwrap_or(0))
+                .collect()),
+        }
+    }
+
     /// Chunks waiting in `segment`'s queue (not counting those delivered and unacked).
     pub async fn queue_depth(&self, segment: &str) -> Result<u32, QueueError> {
         match self {

@@ -177,7 +177,7 @@ impl AmqpPublisher {
         }
         let result = amqp::declare_segment(&link.channel, &self.config, &self.names, segment).await;
         match result {
-            Ok(()) => {
+            Ok(_) => {
                 link.declared.insert(segment.to_owned());
                 Ok(())
             }
