@@ -4,6 +4,8 @@
 //! (run, target, action) triples the run intended against the results table — lost = 0,
 //! duplicated = 0, unexpected = 0. The quickstart scenario (`standalone`) clones the
 //! repository and runs `make run`: standalone mode, neither PostgreSQL nor RabbitMQ.
+//! The scale-out scenario (`scale_out`) runs each agent in a network namespace of its own,
+//! so it needs root (CAP_NET_ADMIN), and scrapes every process's `/metrics`.
 //!
 //! The tests share the broker (one of them restarts it), so they run one at a time (see
 //! `.config/nextest.toml`).
@@ -13,5 +15,6 @@
 
 mod faults;
 mod pipeline;
+mod scale_out;
 mod standalone;
 mod support;

@@ -31,6 +31,9 @@ pub struct World {
     pub log_filter: &'static str,
     /// Extra environment of the controller (e.g. the vault key).
     pub controller_env: Vec<(&'static str, String)>,
+    /// The segments whose queues are deleted with the world (`a`, `b` and `default`; a
+    /// test with segments of its own adds them).
+    pub segments: Vec<&'static str>,
     /// The key that signs access tokens: one per world, so every (re)start of its
     /// controller accepts the tokens an earlier one issued.
     auth_key: String,
@@ -48,13 +51,19 @@ fn free_port() -> SocketAddr {
     listener.local_addr().unwrap()
 }
 
-fn binary() -> &'static str {
+pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_opsconductor")
 }
 
 /// A command for the binary with only the settings we give it.
 fn process(log_name: &std::path::Path, log_filter: &str) -> Command {
-    let mut cmd = Command::new(binary());
+    without_settings(Command::new(binary()), log_name, log_filter)
+}
+
+/// `cmd` without the `OPSCONDUCTOR_*` settings of the test's environment, logging at
+/// `log_filter` to `log_name` (for the binary started through a wrapper such as
+/// `ip netns exec`).
+pub fn without_settings(mut cmd: Command, log_name: &std::path::Path, log_filter: &str) -> Command {
     for (key, _) in std::env::vars() {
         if key.starts_with("OPSCONDUCTOR_") {
             cmd.env_remove(key);
@@ -83,6 +92,7 @@ impl World {
             agents: BTreeMap::new(),
             log_filter: "info,opsconductor=debug",
             controller_env: Vec::new(),
+            segments: vec!["a", "b", "default"],
             auth_key: format!("{}{}", uuid_hex(), uuid_hex()),
             admin_password: uuid_hex(),
             admin_token: None,
@@ -232,7 +242,12 @@ impl World {
             .spawn()
             .unwrap();
         self.agents.insert(name.to_owned(), child);
-        // Online = it has a session and sent a heartbeat.
+        self.wait_until_online(name).await;
+    }
+
+    /// Waits until the agent `name` (started by the world, in `agents`) is online: it has
+    /// a session and sent a heartbeat.
+    pub async fn wait_until_online(&mut self, name: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let agents = self.get("/api/v1/agents").await;
@@ -411,6 +426,7 @@ impl Drop for World {
             prefix: self.prefix.clone(),
             ..opsconductor_queue::QueueConfig::default()
         };
+        let segments = self.segments.clone();
         // Best effort, on a thread of its own: drop cannot await.
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -418,8 +434,7 @@ impl Drop for World {
                 .build();
             if let Ok(rt) = rt {
                 rt.block_on(async {
-                    let _ =
-                        opsconductor_queue::delete_topology(&config, &["a", "b", "default"]).await;
+                    let _ = opsconductor_queue::delete_topology(&config, &segments).await;
                 });
             }
         })
