@@ -18,10 +18,11 @@ test: deps servers
 api-fuzz:
 	scripts/api-fuzz.sh
 
-## fmt + clippy with warnings denied.
+## fmt + clippy with warnings denied; the deploy files checked statically (scripts/check-deploy.sh).
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	scripts/check-deploy.sh
 
 fmt:
 	$(CARGO) fmt --all
