@@ -2,24 +2,41 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test lint fmt check build bench fuzz-check servers servers-stop deps validate-libraries api-fuzz
+.PHONY: run test lint fmt check build bench fuzz-check servers servers-stop deps validate-libraries api-fuzz web web-test web-e2e
 
 ## Build and start OpsConductor in standalone mode (one process, SQLite, data in ./data).
 run:
 	scripts/run.sh
 
-## The test suite: installs what tests need, starts the loopback test servers, runs every test.
-test: deps servers
+## The test suite: installs what tests need, starts the loopback test servers, runs every test
+## (Rust, then the web UI's unit tests and its Playwright tests in Chromium).
+test: deps servers web
 	$(CARGO) nextest run --workspace --locked --no-fail-fast
 	$(CARGO) test --workspace --locked --doc
 	scripts/api-fuzz.sh
+	scripts/web.sh test
+	scripts/web.sh e2e
+
+## The web UI's production build (web/dist, embedded into the binary).
+web:
+	scripts/web.sh build
+
+## The web UI's unit tests (Vitest).
+web-test:
+	scripts/web.sh test
+
+## The web UI's end-to-end tests (Playwright, Debian's Chromium, standalone mode).
+web-e2e:
+	scripts/web.sh e2e
 
 ## schemathesis against the served OpenAPI document (all checks, positive and negative data).
 api-fuzz:
 	scripts/api-fuzz.sh
 
-## fmt + clippy with warnings denied; the deploy files checked statically (scripts/check-deploy.sh).
-lint:
+## fmt + clippy with warnings denied; the web UI type-checked; the deploy files checked
+## statically (scripts/check-deploy.sh).
+lint: web
+	scripts/web.sh typecheck
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	scripts/check-deploy.sh

@@ -37,6 +37,7 @@ PACKAGES=(
   procps         # sysctl, ps
   openssl        # TLS cert generation for tests
   passwd         # useradd / chpasswd
+  chromium       # the web UI's Playwright tests (Debian's build, never a downloaded one)
   prometheus     # promtool: validates deploy/prometheus/alerts.yml (tests/deploy_assets.rs)
 )
 

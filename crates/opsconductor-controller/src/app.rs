@@ -49,6 +49,7 @@ pub struct Controller {
     grpc_tls: Option<tonic::transport::ServerTlsConfig>,
     auth: Auth,
     metrics: Option<PrometheusHandle>,
+    web_ui: Option<axum::Router>,
 }
 
 impl Controller {
@@ -125,6 +126,7 @@ impl Controller {
             grpc_tls,
             auth,
             metrics: None,
+            web_ui: None,
         })
     }
 
@@ -133,6 +135,15 @@ impl Controller {
     #[must_use]
     pub fn with_metrics(mut self, handle: PrometheusHandle) -> Self {
         self.metrics = Some(handle);
+        self
+    }
+
+    /// Serves `ui` (the web UI) on the HTTP port for every path outside `/api/` that no
+    /// route owns. The binary passes the embedded production build; without one those
+    /// paths are 404.
+    #[must_use]
+    pub fn with_web_ui(mut self, ui: axum::Router) -> Self {
+        self.web_ui = Some(ui);
         self
     }
 
@@ -189,6 +200,7 @@ impl Controller {
             grpc_tls,
             auth,
             metrics,
+            web_ui,
         } = self;
         tracing::info!(grpc = %grpc.local_addr()?, http = %http.local_addr()?, "controller listening");
         // Checked here rather than at build, so a caller that creates the first user
@@ -300,6 +312,7 @@ impl Controller {
             api: client_api,
             auth,
             metrics,
+            ui: web_ui,
         })
         .merge(ws);
         let http_shutdown = shutdown.clone();

@@ -55,7 +55,8 @@ pub fn run(service: Service, args: &ServiceArgs) -> anyhow::Result<ExitCode> {
                 let metrics = install_metrics(&shutdown)?;
                 let controller = opsconductor_controller::Controller::build(config)
                     .await?
-                    .with_metrics(metrics);
+                    .with_metrics(metrics)
+                    .with_web_ui(opsconductor_web::router());
                 controller.run_until_stopped(shutdown).await?;
             }
             Service::Agent => {

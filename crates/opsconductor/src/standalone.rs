@@ -171,7 +171,8 @@ pub async fn run(
     let controller = Controller::build_with_broker(config, Broker::InProcess(broker.clone()))
         .await
         .context("starting the controller")?
-        .with_metrics(metrics);
+        .with_metrics(metrics)
+        .with_web_ui(opsconductor_web::router());
     let store = controller.store().clone();
     end_runs_lost_with_the_queue(&*store).await?;
     let password = configured_password

@@ -93,7 +93,7 @@ pub struct RefreshRequest {
 
 /// Tokens for a session.
 #[derive(Serialize, ToSchema)]
-pub struct TokenResponse {
+pub struct SessionTokens {
     /// Send as `Authorization: Bearer <access_token>`.
     pub access_token: String,
     /// Always `Bearer`.
@@ -108,7 +108,7 @@ pub struct TokenResponse {
     pub user: UserView,
 }
 
-impl From<IssuedTokens> for TokenResponse {
+impl From<IssuedTokens> for SessionTokens {
     fn from(t: IssuedTokens) -> Self {
         Self {
             access_token: t.access_token,
@@ -384,7 +384,7 @@ fn user_id(text: &str) -> Result<UserId, ControllerError> {
 /// address answer 429 with `Retry-After` until the window passes.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", security(()),
     request_body = LoginRequest,
-    responses((status = 200, body = TokenResponse),
+    responses((status = 200, body = SessionTokens),
         (status = 429, description = "Too many failed logins", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn login(
@@ -409,21 +409,21 @@ pub async fn login(
         .auth
         .login(&login.username, &login.password, &client)
         .await?;
-    Ok(json_response(StatusCode::OK, TokenResponse::from(tokens)))
+    Ok(json_response(StatusCode::OK, SessionTokens::from(tokens)))
 }
 
 /// Trades a refresh token for new tokens. Each refresh token is good once: presenting
 /// one again revokes the whole session.
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", security(()),
     request_body = RefreshRequest,
-    responses((status = 200, body = TokenResponse),
+    responses((status = 200, body = SessionTokens),
         (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn refresh(
     State(state): State<ApiState>,
     JsonBody(refresh): JsonBody<RefreshRequest>,
 ) -> ApiResult {
     let tokens = state.auth.refresh(&refresh.refresh_token).await?;
-    Ok(json_response(StatusCode::OK, TokenResponse::from(tokens)))
+    Ok(json_response(StatusCode::OK, SessionTokens::from(tokens)))
 }
 
 /// Ends the caller's session (with an API token: revokes that token).

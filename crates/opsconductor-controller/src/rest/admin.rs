@@ -251,7 +251,7 @@ fn default_token_ttl_seconds() -> u64 {
 
 /// A one-time enrollment token, shown once.
 #[derive(Serialize, ToSchema)]
-pub struct TokenResponse {
+pub struct EnrollmentToken {
     /// The token: give it to one agent.
     pub token: String,
     /// Its segment.
@@ -263,7 +263,7 @@ pub struct TokenResponse {
 /// Creates a one-time enrollment token for a segment.
 #[utoipa::path(post, path = "/api/v1/enrollment-tokens", tag = "fleet",
     request_body = TokenRequest,
-    responses((status = 201, body = TokenResponse),
+    responses((status = 201, body = EnrollmentToken),
         (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn create_enrollment_token(
     State(state): State<ApiState>,
@@ -283,7 +283,7 @@ pub async fn create_enrollment_token(
         .await?;
     Ok(json_response(
         StatusCode::CREATED,
-        TokenResponse {
+        EnrollmentToken {
             token,
             segment: body.segment,
             ttl_seconds: body.ttl_seconds,

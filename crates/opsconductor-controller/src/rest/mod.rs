@@ -32,7 +32,7 @@ pub mod request_id;
 use std::collections::BTreeMap;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -40,6 +40,7 @@ use chrono::{DateTime, Utc};
 use opsconductor_core::ids::{JobId, RunId};
 use opsconductor_core::model::{Job, ResultRecord, Run};
 use serde::Serialize;
+use tower::ServiceExt as _;
 use utoipa::{OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -55,6 +56,8 @@ pub struct ApiState {
     pub auth: crate::auth::Auth,
     /// What `GET /metrics` renders (`None`: no recorder installed, 404).
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// What answers paths outside `/api/` that no route owns: the web UI (`None`: 404).
+    pub ui: Option<Router>,
 }
 
 /// The REST router with the OpenAPI document and docs page, mounted at the root.
@@ -181,12 +184,24 @@ pub fn router(state: ApiState) -> Router {
             access::guard,
         ))
         .route_layer(axum::middleware::from_fn(crate::metrics::track_http))
-        .fallback(|| async { ControllerError::NotFound("route".to_owned()) })
+        .fallback(fallback)
         .with_state(state);
     api.merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi()))
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(extract::problem_responses))
         .layer(axum::middleware::from_fn(request_id::with_request_id))
+}
+
+/// Unknown paths under `/api/` are a problem document; any other path goes to the web UI
+/// (its client-side routes included), public like the login page it shows.
+async fn fallback(State(state): State<ApiState>, request: axum::extract::Request) -> Response {
+    match state.ui {
+        Some(ui) if !request.uri().path().starts_with("/api/") => match ui.oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        },
+        _ => ControllerError::NotFound("route".to_owned()).into_response(),
+    }
 }
 
 /// The OpenAPI document of this API.

@@ -1,0 +1,150 @@
+// Small building blocks every page uses, so pages look and behave alike.
+import { forwardRef, type ButtonHTMLAttributes, type HTMLAttributes, type InputHTMLAttributes, type ReactNode } from 'react';
+import { useTranslation } from 'react-i18next';
+import { cn } from '../lib/cn';
+
+type Variant = 'primary' | 'secondary' | 'ghost' | 'danger';
+const VARIANTS: Record<Variant, string> = {
+  primary: 'bg-primary text-primary-foreground hover:opacity-90',
+  secondary: 'bg-secondary text-secondary-foreground border border-border hover:bg-accent',
+  ghost: 'hover:bg-accent text-foreground',
+  danger: 'bg-destructive text-destructive-foreground hover:opacity-90',
+};
+
+export interface ButtonProps extends ButtonHTMLAttributes<HTMLButtonElement> {
+  variant?: Variant;
+  size?: 'sm' | 'md';
+  /** Why the button is disabled (shown as its tooltip and read by screen readers). */
+  disabledReason?: string;
+}
+
+export const Button = forwardRef<HTMLButtonElement, ButtonProps>(function Button(
+  { variant = 'secondary', size = 'md', className, disabledReason, disabled, title, type = 'button', ...rest },
+  ref,
+) {
+  const reason = disabled ? disabledReason : undefined;
+  return (
+    <button
+      ref={ref}
+      type={type}
+      disabled={disabled}
+      title={reason ?? title}
+      aria-description={reason}
+      className={cn(
+        'inline-flex items-center justify-center gap-1.5 rounded-md font-medium whitespace-nowrap transition-colors disabled:cursor-not-allowed disabled:opacity-50',
+        size === 'sm' ? 'h-8 px-2.5 text-sm' : 'h-9 px-3.5 text-sm',
+        VARIANTS[variant],
+        className,
+      )}
+      {...rest}
+    />
+  );
+});
+
+export const Input = forwardRef<HTMLInputElement, InputHTMLAttributes<HTMLInputElement>>(function Input(
+  { className, ...rest },
+  ref,
+) {
+  return (
+    <input
+      ref={ref}
+      className={cn(
+        'h-9 w-full rounded-md border border-input bg-background px-3 text-sm placeholder:text-muted-foreground aria-[invalid=true]:border-destructive',
+        className,
+      )}
+      {...rest}
+    />
+  );
+});
+
+/** A labelled form field with help text and an inline error (linked by aria attributes). */
+export function Field({
+  id,
+  label,
+  help,
+  error,
+  children,
+}: {
+  id: string;
+  label: ReactNode;
+  help?: ReactNode;
+  error?: string;
+  children: ReactNode;
+}) {
+  return (
+    <div className="flex flex-col gap-1">
+      <label htmlFor={id} className="text-sm font-medium">
+        {label}
+      </label>
+      {children}
+      {help && (
+        <p id={`${id}-help`} className="text-xs text-muted-foreground">
+          {help}
+        </p>
+      )}
+      {error && (
+        <p id={`${id}-error`} role="alert" className="text-xs text-destructive">
+          {error}
+        </p>
+      )}
+    </div>
+  );
+}
+
+export function Card({ className, ...rest }: HTMLAttributes<HTMLDivElement>) {
+  return <div className={cn('rounded-lg border border-border bg-card text-card-foreground', className)} {...rest} />;
+}
+
+export function Skeleton({ className }: { className?: string }) {
+  return <div aria-hidden="true" className={cn('animate-pulse rounded-md bg-muted', className)} />;
+}
+
+/** Rows of grey bars while a list loads; announced once to screen readers. */
+export function LoadingRows({ rows = 5 }: { rows?: number }) {
+  const { t } = useTranslation();
+  return (
+    <div role="status" aria-live="polite" className="flex flex-col gap-2 p-2">
+      <span className="sr-only">{t('common.loading')}</span>
+      {Array.from({ length: rows }, (_, i) => (
+        <Skeleton key={i} className="h-8 w-full" />
+      ))}
+    </div>
+  );
+}
+
+export function EmptyState({ icon, title, children }: { icon?: ReactNode; title: ReactNode; children?: ReactNode }) {
+  return (
+    <div className="flex flex-col items-center gap-2 px-4 py-12 text-center">
+      {icon && <div className="text-muted-foreground">{icon}</div>}
+      <p className="font-medium">{title}</p>
+      {children && <div className="text-sm text-muted-foreground">{children}</div>}
+    </div>
+  );
+}
+
+export function ErrorState({ error, onRetry }: { error: unknown; onRetry?: () => void }) {
+  const { t } = useTranslation();
+  const message = error instanceof Error ? error.message : String(error);
+  return (
+    <div role="alert" className="flex flex-col items-start gap-2 rounded-md border border-destructive p-4 text-sm">
+      <p>{t('common.error', { message })}</p>
+      {onRetry && (
+        <Button size="sm" onClick={onRetry}>
+          {t('common.retry')}
+        </Button>
+      )}
+    </div>
+  );
+}
+
+export function PageHeader({ title, actions, children }: { title: ReactNode; actions?: ReactNode; children?: ReactNode }) {
+  return (
+    <div className="mb-4 flex flex-wrap items-start justify-between gap-3">
+      <div className="min-w-0">
+        <h1 className="text-xl font-semibold">{title}</h1>
+        {children && <div className="mt-1 text-sm text-muted-foreground">{children}</div>}
+      </div>
+      {actions && <div className="flex flex-wrap items-center gap-2">{actions}</div>}
+    </div>
+  );
+}
