@@ -198,6 +198,42 @@ async fn get(client: &reqwest::Client, token: &str, url: &str) -> Value {
     response.json().await.unwrap()
 }
 
+/// `make run` built the web UI into the binary: a client-side route gets the page, and the
+/// script it loads is there.
+async fn web_ui_is_served(client: &reqwest::Client, base: &str) {
+    let page = client.get(format!("{base}/jobs/new")).send().await.unwrap();
+    assert_eq!(page.status(), reqwest::StatusCode::OK, "GET /jobs/new");
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"),
+        "{:?}",
+        page.headers()
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(r#"<div id="root">"#),
+        "the web UI's page, not a placeholder: {html}"
+    );
+    let script = html
+        .split(r#"src=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .filter(|src| src.starts_with("/assets/"))
+        .unwrap_or_else(|| panic!("no /assets/ script in {html}"));
+    let asset = client.get(format!("{base}{script}")).send().await.unwrap();
+    assert_eq!(asset.status(), reqwest::StatusCode::OK, "GET {script}");
+    assert_eq!(
+        asset.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(
+        asset.bytes().await.unwrap().len() > 10_000,
+        "{script} is the bundle"
+    );
+}
+
 /// The example ping job and its stored results.
 async fn ping_results(client: &reqwest::Client, token: &str, base: &str) -> (String, Vec<Value>) {
     let jobs = get(client, token, &format!("{base}/api/v1/jobs?limit=100")).await;
@@ -252,6 +288,7 @@ async fn a_fresh_clone_runs_with_make_run_and_keeps_its_data_across_a_restart() 
         .to_owned();
     let health = client.get(format!("{base}/healthz")).send().await.unwrap();
     assert!(health.status().is_success(), "healthz: {}", health.status());
+    web_ui_is_served(&client, &base).await;
     assert!(
         clone.join("data").is_dir(),
         "the data directory defaults to ./data"

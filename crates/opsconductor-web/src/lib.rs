@@ -8,8 +8,8 @@
 //! every time (by its `ETag`), so a new release is picked up on the next load. Every
 //! answer carries a Content-Security-Policy that allows only this origin.
 //!
-//! Debug builds read the files from disk at request time (rust-embed's default), so a
-//! `vite build` shows up without recompiling.
+//! Debug builds embed too (`debug-embed`), so tests exercise what a release serves; the
+//! build script makes cargo rebuild this crate when `web/dist` changes.
 
 use axum::body::Body;
 use axum::http::header::{
@@ -121,4 +121,85 @@ fn hex(bytes: &[u8]) -> String {
             let _ = write!(out, "{b:02x}");
             out
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::to_bytes;
+    use axum::http::Request;
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    async fn get(path: &str, if_none_match: Option<&str>) -> Response {
+        let mut request = Request::get(path);
+        if let Some(tag) = if_none_match {
+            request = request.header(IF_NONE_MATCH, tag);
+        }
+        router()
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn client_side_routes_get_the_page_revalidated_by_etag() {
+        let page = get("/jobs/0193/edit", None).await;
+        assert_eq!(page.status(), StatusCode::OK);
+        assert_eq!(page.headers()[CONTENT_TYPE], "text/html");
+        assert_eq!(page.headers()[CACHE_CONTROL], "no-cache");
+        assert!(
+            page.headers()[CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
+        let etag = page.headers()[ETAG].to_str().unwrap().to_owned();
+        let body = to_bytes(page.into_body(), usize::MAX).await.unwrap();
+        assert!(body.starts_with(b"<!doctype html>"));
+
+        let again = get("/", Some(&etag)).await;
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+        assert!(
+            to_bytes(again.into_body(), usize::MAX)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn missing_assets_are_404_not_the_page() {
+        let missing = get("/assets/index-00000000.js", None).await;
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        assert_eq!(missing.headers()[X_CONTENT_TYPE_OPTIONS], "nosniff");
+    }
+
+    #[tokio::test]
+    async fn only_reads_are_served() {
+        let response = router()
+            .oneshot(Request::post("/").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    }
+
+    #[tokio::test]
+    async fn built_assets_are_immutable_with_their_type() {
+        if !is_built() {
+            // A checkout without `make web`: only the placeholder page exists.
+            assert!(Assets::iter().all(|name| name == "index.html"));
+            return;
+        }
+        let script = Assets::iter()
+            .find(|name| name.starts_with("assets/") && name.ends_with(".js"))
+            .expect("the build has a script");
+        let response = get(&format!("/{script}"), None).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()[CONTENT_TYPE], "text/javascript");
+        assert_eq!(
+            response.headers()[CACHE_CONTROL],
+            "public, max-age=31536000, immutable"
+        );
+    }
 }

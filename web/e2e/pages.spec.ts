@@ -1,0 +1,67 @@
+// Every main page: loads for an admin, passes an axe scan, and is kept as a screenshot;
+// the theme switch and the viewer's read-only view.
+import { expect, test } from '@playwright/test';
+import { ADMIN, VIEWER, ensureViewer, expectAccessible, screenshot, signIn } from './support';
+
+const PAGES = [
+  { name: 'dashboard', path: '/', heading: /dashboard|jobs/i },
+  { name: 'job-builder', path: '/jobs/new', heading: /job/i },
+  { name: 'runs', path: '/runs', heading: /runs/i },
+  { name: 'agents', path: '/agents', heading: /agents/i },
+  { name: 'settings', path: '/settings', heading: /settings|users|account/i },
+];
+
+test('the login page is accessible', async ({ page }, testInfo) => {
+  await page.goto('/');
+  await expect(page).toHaveURL(/\/login$/);
+  await expect(page.getByRole('heading', { name: 'Sign in to OpsConductor' })).toBeVisible();
+  await expectAccessible(page, testInfo, 'login');
+  await screenshot(page, testInfo, 'login');
+});
+
+test('a wrong password is refused with a message', async ({ page }) => {
+  await page.goto('/login');
+  await page.getByLabel('User name').fill(ADMIN.username);
+  await page.getByLabel('Password').fill('not-the-password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('alert')).toContainText('Sign-in failed');
+});
+
+for (const { name, path, heading } of PAGES) {
+  test(`${name} loads and passes axe`, async ({ page }, testInfo) => {
+    await signIn(page, ADMIN);
+    await page.goto(path);
+    await expect(page.getByRole('heading', { level: 1, name: heading })).toBeVisible();
+    await page.waitForLoadState('networkidle');
+    await expectAccessible(page, testInfo, name);
+    await screenshot(page, testInfo, name);
+  });
+}
+
+test('dark theme is kept across a reload and passes axe', async ({ page }, testInfo) => {
+  await signIn(page, ADMIN);
+  await page.getByRole('radio', { name: 'Dark' }).click();
+  await page.reload();
+  await expect(page.locator('html')).toHaveClass(/dark/);
+  await page.waitForLoadState('networkidle');
+  await expectAccessible(page, testInfo, 'dashboard-dark');
+  await screenshot(page, testInfo, 'dashboard-dark');
+});
+
+test('a viewer sees no way to create or edit jobs', async ({ page, request }) => {
+  await ensureViewer(request);
+  await signIn(page, VIEWER);
+  await expect(page.getByRole('link', { name: 'New job' })).toHaveCount(0);
+  await page.goto('/jobs/new');
+  // The builder itself refuses to save for a viewer.
+  for (const name of [/^save$/i, /save and run/i]) {
+    const button = page.getByRole('button', { name });
+    if ((await button.count()) > 0) await expect(button.first()).toBeDisabled();
+  }
+});
+
+test('an unknown page says so', async ({ page }) => {
+  await signIn(page, ADMIN);
+  await page.goto('/no/such/page');
+  await expect(page.getByText('Nothing here')).toBeVisible();
+});
