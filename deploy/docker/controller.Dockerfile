@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 #
-# The controller image: the opsconductor binary (with the web UI once web/ exists) and the
+# The controller image: the opsconductor binary (with the web UI embedded) and the
 # shipped libraries, run as an unprivileged user on a slim Debian base.
 #
 #   docker build -f deploy/docker/controller.Dockerfile -t opsconductor-controller:dev .
@@ -18,9 +18,8 @@ ARG NODE_VERSION=20
 ARG DEBIAN_RELEASE=bookworm
 
 # ---- web UI -----------------------------------------------------------------------------
-# Builds web/ (React + Vite, npm; Vite writes web/dist) when the repository has it. Until the
-# web UI lands, web* matches nothing, BuildKit copies nothing, and this stage yields an
-# empty dist/ folder: a no-op.
+# Builds web/ (React + Vite, npm; Vite writes web/dist). A context without web/ (web*
+# matches nothing) yields an empty dist/ and a binary that serves only the API.
 # Node 20: the version the web toolchain is pinned for (shared web-toolchain notes).
 FROM node:${NODE_VERSION}-${DEBIAN_RELEASE}-slim AS web
 WORKDIR /src/web

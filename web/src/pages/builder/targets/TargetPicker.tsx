@@ -1,5 +1,18 @@
-// Placeholder with the final interface: replaced by the real target picker.
+// The Job Builder's target picker over `TargetSpec`: selectors (network ranges, host lists,
+// uploaded files, inventory groups — added from the library's target sources), exclusions,
+// the job's limits, and the live count split by segment from `POST /api/v1/targets/preview`.
+// The server parses and counts; its problems are shown next to the field they name.
+import { useId, useMemo } from 'react';
+import { useTranslation } from 'react-i18next';
+import { Plus } from 'lucide-react';
 import type { Schemas } from '../../../api/client';
+import { Button } from '../../../components/ui';
+import { DEFAULT_MAX_TARGETS, LARGE_MAX_TARGETS, usePreview, type Selector } from './preview';
+import { BUILTIN_SOURCE_IDS, selectorFromSource, sourceFor, useTargetSources, type TargetSource } from './sources';
+import { lineOfEntry, useLinesDraft } from './lines';
+import { SELECTOR_ICONS, SelectorCard } from './SelectorCard';
+import { TargetSummary } from './TargetSummary';
+import { ErrorList, describedBy } from './ErrorList';
 
 export interface TargetPickerProps {
   value: Schemas['TargetSpec'];
@@ -8,6 +21,204 @@ export interface TargetPickerProps {
   segment?: string | null;
 }
 
-export function TargetPicker({ value }: TargetPickerProps) {
-  return <pre>{JSON.stringify(value)}</pre>;
+const EMPTY_RANGE: Selector = { type: 'range', value: '' };
+
+export function TargetPicker({ value, onChange, segment }: TargetPickerProps) {
+  const { t, i18n } = useTranslation();
+  const id = useId();
+  const nf = new Intl.NumberFormat(i18n.language);
+  const sourcesQuery = useTargetSources();
+  const preview = usePreview(value, segment);
+
+  // A new job has no selector yet: show an empty network range that becomes real when typed in.
+  const virtual = value.include.length === 0;
+  const include = virtual ? [EMPTY_RANGE] : value.include;
+
+  const fallbackSources: TargetSource[] = useMemo(
+    () =>
+      (['range', 'hosts', 'file', 'group'] as const).map((type, i) => ({
+        id: [...BUILTIN_SOURCE_IDS][i],
+        name: t(`targets.sourceNames.${type}`),
+        description: t(`targets.sourceDescriptions.${type}`),
+        selector: type,
+      })),
+    [t],
+  );
+  const sources = sourcesQuery.data && sourcesQuery.data.length > 0 ? sourcesQuery.data : fallbackSources;
+
+  const setInclude = (next: Selector[]) => onChange({ ...value, include: next });
+  const update = (i: number, next: Selector) => setInclude(include.map((s, j) => (j === i ? next : s)));
+  const remove = (i: number) => setInclude(value.include.filter((_, j) => j !== i));
+  const move = (i: number, delta: -1 | 1) => {
+    const next = [...value.include];
+    const j = i + delta;
+    if (j < 0 || j >= next.length) return;
+    [next[i], next[j]] = [next[j], next[i]];
+    setInclude(next);
+  };
+  const add = (source: TargetSource) => setInclude([...value.include, selectorFromSource(source)]);
+
+  // Problems by field: each selector shows its own; the rest go to the summary.
+  const errors = preview.fieldErrors;
+  const overCap: string[] = [];
+  const unplaced: string[] = [];
+  for (const [field, messages] of errors) {
+    const m = /^include\[(\d+)\]/.exec(field);
+    if (m && Number(m[1]) < include.length) {
+      if (field === m[0]) overCap.push(...messages);
+      continue;
+    }
+    if (/^exclude\[\d+\]$/.test(field) || field === 'exclude' || field === 'max_targets' || field === 'allow_large') continue;
+    unplaced.push(...messages.map((message) => (field ? `${field}: ${message}` : message)));
+  }
+  const generalError = [preview.generalError, ...unplaced].filter(Boolean).join('; ') || undefined;
+
+  const groups = value.include.filter((s): s is Extract<Selector, { type: 'group' }> => s.type === 'group' && s.group.trim() !== '').map((s) => s.group.trim());
+  const fileCount = include.filter((s) => s.type === 'file').length;
+  const ordinal = (i: number) => include.slice(0, i + 1).filter((s) => s.type === include[i].type).length;
+
+  return (
+    <div className="grid gap-4 lg:grid-cols-[minmax(0,1fr)_20rem]">
+      <div className="flex min-w-0 flex-col gap-4">
+        <div className="flex flex-col gap-3">
+          {include.map((selector, i) => (
+            <SelectorCard
+              key={i}
+              selector={selector}
+              index={ordinal(i)}
+              position={i}
+              total={include.length}
+              field={`include[${i}]`}
+              source={sourceFor(sources, selector.type)}
+              errors={errors}
+              invalid={preview.invalid}
+              invalidOmitted={fileCount === 1 ? (preview.data?.invalid_omitted ?? 0) : 0}
+              onChange={(next) => update(i, next)}
+              onRemove={virtual ? undefined : () => remove(i)}
+              onMove={(delta) => move(i, delta)}
+            />
+          ))}
+        </div>
+
+        <div role="group" aria-labelledby={`${id}-add`} className="flex flex-col gap-2">
+          <p id={`${id}-add`} className="text-sm font-medium">
+            {t('targets.addTitle')}
+          </p>
+          <div className="flex flex-wrap gap-2">
+            {sources.map((source) => {
+              const Icon = SELECTOR_ICONS[source.selector];
+              return (
+                <Button key={source.id} size="sm" aria-label={t('targets.addSource', { name: source.name })} title={source.description} onClick={() => add(source)}>
+                  <Plus className="size-4" aria-hidden="true" />
+                  <Icon className="size-4" aria-hidden="true" />
+                  {source.name}
+                </Button>
+              );
+            })}
+          </div>
+        </div>
+
+        <Exclusions
+          exclude={value.exclude ?? []}
+          onChange={(exclude) => onChange({ ...value, exclude })}
+          errors={errors}
+        />
+
+        <fieldset className="flex flex-col gap-3 rounded-lg border border-border p-3">
+          <legend className="px-1 text-sm font-semibold">{t('targets.limits.title')}</legend>
+          <div className="flex flex-col gap-1">
+            <div className="flex items-center gap-2">
+              <input
+                id={`${id}-allow-large`}
+                type="checkbox"
+                className="size-4"
+                checked={value.allow_large ?? false}
+                aria-describedby={`${id}-allow-large-help`}
+                onChange={(e) => onChange({ ...value, allow_large: e.target.checked })}
+              />
+              <label htmlFor={`${id}-allow-large`} className="text-sm font-medium">
+                {t('targets.limits.allowLarge')}
+              </label>
+            </div>
+            <p id={`${id}-allow-large-help`} className="text-xs text-muted-foreground">
+              {t('targets.limits.allowLargeHelp', { normal: nf.format(DEFAULT_MAX_TARGETS), large: nf.format(LARGE_MAX_TARGETS) })}
+            </p>
+          </div>
+          <div className="flex max-w-xs flex-col gap-1">
+            <label htmlFor={`${id}-max`} className="text-sm font-medium">
+              {t('targets.limits.maxTargets')}
+            </label>
+            <input
+              id={`${id}-max`}
+              type="number"
+              inputMode="numeric"
+              min={1}
+              max={value.allow_large ? LARGE_MAX_TARGETS : DEFAULT_MAX_TARGETS}
+              step={1}
+              value={value.max_targets ?? ''}
+              placeholder={nf.format(value.allow_large ? LARGE_MAX_TARGETS : DEFAULT_MAX_TARGETS)}
+              aria-invalid={(errors.get('max_targets')?.length ?? 0) > 0 || undefined}
+              aria-describedby={describedBy(`${id}-max`, errors.get('max_targets') ?? [], true)}
+              onChange={(e) => {
+                const raw = e.target.value.trim();
+                const n = Number(raw);
+                onChange({ ...value, max_targets: raw === '' || !Number.isFinite(n) ? null : Math.trunc(n) });
+              }}
+              className="h-9 w-full rounded-md border border-input bg-background px-3 text-sm aria-[invalid=true]:border-destructive"
+            />
+            <p id={`${id}-max-help`} className="text-xs text-muted-foreground">
+              {t('targets.limits.maxTargetsHelp')}
+            </p>
+            <ErrorList id={`${id}-max`} messages={errors.get('max_targets') ?? []} />
+          </div>
+        </fieldset>
+      </div>
+
+      <div className="lg:sticky lg:top-4 lg:self-start">
+        <TargetSummary preview={{ ...preview, generalError }} overCap={overCap} groups={groups} segment={segment} />
+        {overCap.length > 0 && !value.allow_large && (
+          <Button size="sm" className="mt-2" onClick={() => onChange({ ...value, allow_large: true })}>
+            {t('targets.limits.enableLarge', { large: nf.format(LARGE_MAX_TARGETS) })}
+          </Button>
+        )}
+      </div>
+    </div>
+  );
+}
+
+function Exclusions({ exclude, onChange, errors }: { exclude: string[]; onChange: (next: string[]) => void; errors: Map<string, string[]> }) {
+  const { t } = useTranslation();
+  const id = useId();
+  const [text, setText] = useLinesDraft(exclude, onChange);
+  const messages: string[] = [...(errors.get('exclude') ?? [])];
+  for (const [field, list] of errors) {
+    const m = /^exclude\[(\d+)\]$/.exec(field);
+    if (!m) continue;
+    const line = lineOfEntry(text, Number(m[1]));
+    for (const message of list) messages.push(line ? t('targets.lineError', { line, message }) : message);
+  }
+  const inputId = `${id}-exclude`;
+  return (
+    <div className="flex flex-col gap-1">
+      <label htmlFor={inputId} className="text-sm font-semibold">
+        {t('targets.exclude.label')}
+      </label>
+      <textarea
+        id={inputId}
+        rows={3}
+        value={text}
+        spellCheck={false}
+        autoComplete="off"
+        placeholder={t('targets.exclude.placeholder')}
+        aria-invalid={messages.length > 0 || undefined}
+        aria-describedby={describedBy(inputId, messages, true)}
+        onChange={(e) => setText(e.target.value)}
+        className="w-full rounded-md border border-input bg-background px-3 py-2 font-mono text-sm placeholder:text-muted-foreground aria-[invalid=true]:border-destructive"
+      />
+      <p id={`${inputId}-help`} className="text-xs text-muted-foreground">
+        {t('targets.exclude.help')}
+      </p>
+      <ErrorList id={inputId} messages={messages} />
+    </div>
+  );
 }
