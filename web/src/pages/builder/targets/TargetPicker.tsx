@@ -2,7 +2,7 @@
 // uploaded files, inventory groups — added from the library's target sources), exclusions,
 // the job's limits, and the live count split by segment from `POST /api/v1/targets/preview`.
 // The server parses and counts; its problems are shown next to the field they name.
-import { useId, useMemo } from 'react';
+import { useId, useMemo, useRef } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Plus } from 'lucide-react';
 import type { Schemas } from '../../../api/client';
@@ -22,6 +22,8 @@ export interface TargetPickerProps {
 }
 
 const EMPTY_RANGE: Selector = { type: 'range', value: '' };
+const NO_EXCLUSIONS: string[] = [];
+const SELECTOR_ORDER = ['range', 'hosts', 'file', 'group'] as const;
 
 export function TargetPicker({ value, onChange, segment }: TargetPickerProps) {
   const { t, i18n } = useTranslation();
@@ -36,7 +38,7 @@ export function TargetPicker({ value, onChange, segment }: TargetPickerProps) {
 
   const fallbackSources: TargetSource[] = useMemo(
     () =>
-      (['range', 'hosts', 'file', 'group'] as const).map((type, i) => ({
+      SELECTOR_ORDER.map((type, i) => ({
         id: [...BUILTIN_SOURCE_IDS][i],
         name: t(`targets.sourceNames.${type}`),
         description: t(`targets.sourceDescriptions.${type}`),
@@ -44,19 +46,43 @@ export function TargetPicker({ value, onChange, segment }: TargetPickerProps) {
       })),
     [t],
   );
-  const sources = sourcesQuery.data && sourcesQuery.data.length > 0 ? sourcesQuery.data : fallbackSources;
+  const sources = useMemo(() => {
+    const list = sourcesQuery.data && sourcesQuery.data.length > 0 ? sourcesQuery.data : fallbackSources;
+    // Shipped sources first, in the order range, hosts, file, group; packs' presets after them.
+    const rank = (s: TargetSource) => (BUILTIN_SOURCE_IDS.has(s.id) ? 0 : 10) + SELECTOR_ORDER.indexOf(s.selector);
+    return [...list].sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name));
+  }, [sourcesQuery.data, fallbackSources]);
 
-  const setInclude = (next: Selector[]) => onChange({ ...value, include: next });
-  const update = (i: number, next: Selector) => setInclude(include.map((s, j) => (j === i ? next : s)));
-  const remove = (i: number) => setInclude(value.include.filter((_, j) => j !== i));
-  const move = (i: number, delta: -1 | 1) => {
-    const next = [...value.include];
-    const j = i + delta;
-    if (j < 0 || j >= next.length) return;
-    [next[i], next[j]] = [next[j], next[i]];
-    setInclude(next);
+  // Stable React keys for the cards, so removing or moving one keeps the others' local state.
+  const keys = useRef<{ next: number; list: number[] }>({ next: 0, list: [] });
+  const fresh = () => keys.current.next++;
+  if (keys.current.list.length !== include.length) keys.current.list = include.map(fresh);
+
+  const setInclude = (next: Selector[], nextKeys: number[]) => {
+    keys.current.list = nextKeys;
+    onChange({ ...value, include: next });
   };
-  const add = (source: TargetSource) => setInclude([...value.include, selectorFromSource(source)]);
+  const update = (i: number, next: Selector) =>
+    setInclude(
+      include.map((s, j) => (j === i ? next : s)),
+      keys.current.list,
+    );
+  const remove = (i: number) =>
+    setInclude(
+      value.include.filter((_, j) => j !== i),
+      keys.current.list.filter((_, j) => j !== i),
+    );
+  const move = (i: number, delta: -1 | 1) => {
+    const j = i + delta;
+    if (j < 0 || j >= value.include.length) return;
+    const next = [...value.include];
+    const nextKeys = [...keys.current.list];
+    [next[i], next[j]] = [next[j], next[i]];
+    [nextKeys[i], nextKeys[j]] = [nextKeys[j], nextKeys[i]];
+    setInclude(next, nextKeys);
+  };
+  const add = (source: TargetSource) =>
+    setInclude([...value.include, selectorFromSource(source)], virtual ? [fresh()] : [...keys.current.list, fresh()]);
 
   // Problems by field: each selector shows its own; the rest go to the summary.
   const errors = preview.fieldErrors;
@@ -83,7 +109,7 @@ export function TargetPicker({ value, onChange, segment }: TargetPickerProps) {
         <div className="flex flex-col gap-3">
           {include.map((selector, i) => (
             <SelectorCard
-              key={i}
+              key={keys.current.list[i]}
               selector={selector}
               index={ordinal(i)}
               position={i}
@@ -119,7 +145,7 @@ export function TargetPicker({ value, onChange, segment }: TargetPickerProps) {
         </div>
 
         <Exclusions
-          exclude={value.exclude ?? []}
+          exclude={value.exclude ?? NO_EXCLUSIONS}
           onChange={(exclude) => onChange({ ...value, exclude })}
           errors={errors}
         />
