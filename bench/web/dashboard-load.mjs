@@ -134,7 +134,7 @@ async function main() {
     await page.waitForFunction((selector) => document.querySelectorAll(selector).length === 1, ROW, { timeout: 30_000 });
     const interactive = await page.evaluate(() => performance.now());
     await page.getByRole(SEARCH.role).first().fill('');
-    await page.waitForFunction(() => !document.body.innerText.includes('counting'), null, { timeout: 60_000 });
+    await page.waitForFunction(() => !document.body.innerText.includes('Counting'), null, { timeout: 60_000 });
     const allCounted = await page.evaluate(() => performance.now());
     loads.push({ firstRow, interactive, allCounted });
     console.error(`load ${n + 1}: first row ${firstRow.toFixed(0)} ms, interactive ${interactive.toFixed(0)} ms, all counted ${allCounted.toFixed(0)} ms`);
