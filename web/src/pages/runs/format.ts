@@ -1,0 +1,96 @@
+// Formatting and small derivations shared by the run pages and the job history.
+import i18n from '../../i18n';
+import type { Schemas } from '../../api/client';
+
+export type Run = Schemas['Run'];
+export type RunStatus = Schemas['RunStatus'];
+export type ResultStatus = Schemas['ResultStatus'];
+
+export const RUN_STATUSES: RunStatus[] = ['queued', 'running', 'completed', 'failed', 'cancelled'];
+export const RESULT_STATUSES: ResultStatus[] = ['ok', 'warn', 'fail', 'error', 'timeout'];
+
+/** Worst first: the order of a status sort. */
+export const RESULT_STATUS_RANK: Record<ResultStatus, number> = { error: 0, timeout: 1, fail: 2, warn: 3, ok: 4 };
+
+export function isTerminal(status: RunStatus): boolean {
+  return status === 'completed' || status === 'failed' || status === 'cancelled';
+}
+
+/** Results in so far. */
+export function doneCount(counters: Schemas['RunCounters']): number {
+  return counters.ok + counters.warn + counters.failed + counters.error + counters.timeout;
+}
+
+/** Whole percent done, 0-100 (100 only when every expected result is in). */
+export function percentDone(counters: Schemas['RunCounters']): number {
+  if (counters.total <= 0) return 0;
+  const done = doneCount(counters);
+  if (done >= counters.total) return 100;
+  return Math.min(99, Math.floor((done / counters.total) * 100));
+}
+
+/** The counter of a result status (`fail` counts in `failed`). */
+export function counterOf(counters: Schemas['RunCounters'], status: ResultStatus): number {
+  return status === 'fail' ? counters.failed : counters[status];
+}
+
+let numberFormat: Intl.NumberFormat | null = null;
+export function formatNumber(n: number): string {
+  numberFormat ??= new Intl.NumberFormat(i18n.language || 'en');
+  return numberFormat.format(n);
+}
+
+let dateTimeFormat: Intl.DateTimeFormat | null = null;
+/** A local date and time to the second, or an em dash. */
+export function formatDateTime(iso: string | null | undefined): string {
+  if (!iso) return '—';
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  dateTimeFormat ??= new Intl.DateTimeFormat(i18n.language || 'en', { dateStyle: 'medium', timeStyle: 'medium' });
+  return dateTimeFormat.format(date);
+}
+
+/** A latency: sub-millisecond precision below 10 ms. */
+export function formatLatency(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
+  if (ms === 0) return '0 ms';
+  if (ms < 10) return `${ms.toFixed(2)} ms`;
+  if (ms < 1000) return `${ms.toFixed(0)} ms`;
+  return `${(ms / 1000).toFixed(2)} s`;
+}
+
+/** A span of time in words-free units: `850 ms`, `4.2 s`, `3 min 12 s`, `2 h 5 min`. */
+export function formatSpan(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '—';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const minutes = Math.floor(s / 60);
+  if (minutes < 60) return `${minutes} min ${Math.floor(s % 60)} s`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours} h ${minutes % 60} min`;
+  return `${Math.floor(hours / 24)} d ${hours % 24} h`;
+}
+
+/** How long a run took (or has taken so far). */
+export function runDuration(run: Pick<Run, 'started_at' | 'finished_at' | 'created_at'>, now = Date.now()): string {
+  const start = run.started_at ?? run.created_at;
+  const end = run.finished_at ? Date.parse(run.finished_at) : now;
+  return formatSpan(end - Date.parse(start));
+}
+
+/** An IPv4 address as a number (for sorting), or -1. */
+export function ipv4Number(target: string): number {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(target);
+  if (!m) return -1;
+  const parts = m.slice(1, 5).map(Number);
+  if (parts.some((p) => p > 255)) return -1;
+  return ((parts[0] * 256 + parts[1]) * 256 + parts[2]) * 256 + parts[3];
+}
+
+/** Sort key for a target: IPv4 addresses in numeric order, then everything else by text. */
+export function targetSortKey(target: string): string {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(target);
+  if (m) return `0${m.slice(1, 5).map((p) => p.padStart(3, '0')).join('.')}`;
+  return `1${target.toLowerCase()}`;
+}
