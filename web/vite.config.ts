@@ -27,5 +27,7 @@ export default defineConfig({
     setupFiles: ['src/test/setup.ts'],
     include: ['src/**/*.test.{ts,tsx}'],
     css: false,
+    // First tests of a file pay for importing its modules: seconds on a busy 2-core machine.
+    testTimeout: 20_000,
   },
 });
