@@ -3,7 +3,7 @@
 // export and re-import; run it and watch it reach 100 %; open a result; a viewer cannot edit.
 import { readFileSync } from 'node:fs';
 import { expect, test, type Page } from '@playwright/test';
-import { ADMIN, VIEWER, ensureViewer, screenshot, signIn } from './support';
+import { ADMIN, VIEWER, ensureViewer, expectAccessible, screenshot, signIn } from './support';
 
 const stamp = Date.now().toString(36);
 const JOB = `e2e ping and health ${stamp}`;
@@ -50,6 +50,7 @@ test('build a job in the Job Builder, test its parser, save it, keep it as a tem
   await expect(parsed).toContainText('queue');
 
   await expect(page.getByTestId('validation-summary')).toContainText('The job is valid.');
+  await expectAccessible(page, testInfo, 'job-builder-filled');
   await screenshot(page, testInfo, 'job-builder-filled');
   await page.getByRole('button', { name: 'Save', exact: true }).click();
   await expect(page).toHaveURL(/\/jobs\/[0-9a-f-]+\/edit$/);
@@ -112,12 +113,14 @@ test('the saved job runs from the builder, its progress reaches 100 % live, and 
   const detail = page.getByTestId('result-detail');
   await expect(detail.getByRole('heading', { level: 2 })).toContainText('127.0.0.1');
   await expect(detail.getByTestId('result-raw')).not.toBeEmpty();
+  await expectAccessible(page, testInfo, 'run-view');
   await screenshot(page, testInfo, 'run-view');
 
   // The job's history page charts what ran.
   await page.getByRole('link', { name: 'Job history' }).click();
   await expect(page.getByRole('heading', { level: 1, name: JOB })).toBeVisible();
   await expect(page.getByTestId('chart-success')).toBeVisible();
+  await expectAccessible(page, testInfo, 'job-history');
   await screenshot(page, testInfo, 'job-history');
 
   // The dashboard shows the job with its last run.

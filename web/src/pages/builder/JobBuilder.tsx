@@ -45,7 +45,8 @@ export default function JobBuilder() {
   const { jobId } = useParams();
   const { t } = useTranslation();
   const job = useQuery({
-    queryKey: ['job', jobId],
+    // The job with its ETag, under its own key: ['job', id] holds the bare job (history).
+    queryKey: ['job', jobId, 'with-etag'],
     queryFn: async (): Promise<Loaded> => {
       const result = await api.GET('/api/v1/jobs/{id}', { params: { path: { id: jobId! } } });
       const view = unwrap(result);
@@ -147,7 +148,7 @@ function Editor({ jobId, loaded }: { jobId?: string; loaded?: Loaded }) {
         setEtag(newTag);
         setBaseline(stableJson(body));
         setSaveProblems(null);
-        queryClient.setQueryData(['job', view.id], { job: view, etag: newTag });
+        queryClient.setQueryData(['job', view.id, 'with-etag'], { job: view, etag: newTag });
         void queryClient.invalidateQueries({ queryKey: ['jobs'] });
         toast.success(t('builder.save.saved', { name: view.name }));
       }
@@ -179,7 +180,7 @@ function Editor({ jobId, loaded }: { jobId?: string; loaded?: Loaded }) {
     const result = await api.GET('/api/v1/jobs/{id}', { params: { path: { id: jobId } } });
     const view = unwrap(result);
     const tag = result.response.headers.get('etag') ?? `"${view.version}"`;
-    queryClient.setQueryData(['job', jobId], { job: view, etag: tag });
+    queryClient.setQueryData(['job', jobId, 'with-etag'], { job: view, etag: tag });
     const next = specFrom(view) ?? emptyJob();
     replaceSpec(next);
     setBaseline(stableJson(cleanJob(next)));
@@ -411,11 +412,13 @@ function Editor({ jobId, loaded }: { jobId?: string; loaded?: Loaded }) {
                 />
               </div>
               {targetProblems.length > 0 && (
-                <ul role="alert" className="text-sm text-destructive" data-testid="targets-problems">
-                  {targetProblems.map((p, i) => (
-                    <li key={i}>{p.message}</li>
-                  ))}
-                </ul>
+                <div role="alert" data-testid="targets-problems">
+                  <ul className="text-sm text-destructive">
+                    {targetProblems.map((p, i) => (
+                      <li key={i}>{p.message}</li>
+                    ))}
+                  </ul>
+                </div>
               )}
             </section>
           </Card>
@@ -456,11 +459,13 @@ function Editor({ jobId, loaded }: { jobId?: string; loaded?: Loaded }) {
                 <ScheduleEditor value={draft.job.schedule} onChange={(schedule) => update((j) => ({ ...j, schedule }))} />
               </div>
               {scheduleProblems.length > 0 && (
-                <ul role="alert" className="text-sm text-destructive" data-testid="schedule-problems">
+                <div role="alert" data-testid="schedule-problems">
+<ul className="text-sm text-destructive">
                   {scheduleProblems.map((p, i) => (
                     <li key={i}>{p.message}</li>
                   ))}
                 </ul>
+</div>
               )}
             </section>
           </Card>

@@ -23,7 +23,9 @@ export function useParsers() {
 
 export function useCredentials() {
   return useQuery({
-    queryKey: ['credentials'],
+    // Not ['credentials']: that key holds the whole list answer (settings page); this one
+    // holds only its items. Invalidating ['credentials'] refreshes both.
+    queryKey: ['credentials', 'items'],
     queryFn: async () => unwrap(await api.GET('/api/v1/credentials')).items,
     staleTime: 60_000,
   });
