@@ -1,7 +1,8 @@
 // Modal dialogs on Radix: focus is trapped inside and returns to the opener; Escape closes.
 import { Dialog as RadixDialog } from 'radix-ui';
 import { X } from 'lucide-react';
-import { useState, type ReactNode } from 'react';
+import { useEffect, useState, type ReactNode } from 'react';
+import { errorMessage } from '../api/client';
 import { useTranslation } from 'react-i18next';
 import { Button } from './ui';
 import { cn } from '../lib/cn';
@@ -56,7 +57,8 @@ export function Dialog({
 
 /**
  * A confirmation that names what is affected. `onConfirm` may be async: the dialog stays
- * open (button busy) until it settles, and closes only on success.
+ * open (button busy) until it settles and closes only on success; a failure is shown inside
+ * the dialog (`renderError`, default: the server's message) so the user can retry or cancel.
  */
 export function ConfirmDialog({
   open,
@@ -66,6 +68,7 @@ export function ConfirmDialog({
   confirmLabel,
   danger,
   onConfirm,
+  renderError,
 }: {
   open: boolean;
   onOpenChange: (open: boolean) => void;
@@ -74,9 +77,14 @@ export function ConfirmDialog({
   confirmLabel: string;
   danger?: boolean;
   onConfirm: () => void | Promise<void>;
+  renderError?: (error: unknown) => ReactNode;
 }) {
   const { t } = useTranslation();
   const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  useEffect(() => {
+    if (open) setError(null);
+  }, [open]);
   return (
     <Dialog
       open={open}
@@ -92,9 +100,12 @@ export function ConfirmDialog({
             disabled={busy}
             onClick={async () => {
               setBusy(true);
+              setError(null);
               try {
                 await onConfirm();
                 onOpenChange(false);
+              } catch (e) {
+                setError(e);
               } finally {
                 setBusy(false);
               }
@@ -106,6 +117,14 @@ export function ConfirmDialog({
       }
     >
       <div className="text-sm">{children}</div>
+      {error !== null &&
+        (renderError ? (
+          renderError(error)
+        ) : (
+          <p role="alert" className="text-sm text-destructive">
+            {errorMessage(error)}
+          </p>
+        ))}
     </Dialog>
   );
 }

@@ -148,3 +148,25 @@ export function PageHeader({ title, actions, children }: { title: ReactNode; act
     </div>
   );
 }
+
+/**
+ * What a list shows before it has data: grey rows while the query loads, or its error with
+ * a retry. Render it while `query.isPending || query.isError`; the caller owns the empty
+ * state and the content.
+ */
+export function QueryStatus({
+  query,
+  rows = 5,
+}: {
+  query: { isError: boolean; error: unknown; refetch: () => unknown };
+  rows?: number;
+}) {
+  if (query.isError) {
+    return (
+      <div className="p-3">
+        <ErrorState error={query.error} onRetry={() => void query.refetch()} />
+      </div>
+    );
+  }
+  return <LoadingRows rows={rows} />;
+}

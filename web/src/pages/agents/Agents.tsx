@@ -8,7 +8,7 @@ import { toast } from 'sonner';
 import { api, unwrap, type Schemas } from '../../api/client';
 import { useAuth } from '../../auth/AuthProvider';
 import { StatusBadge } from '../../components/Status';
-import { Button, Card, EmptyState, ErrorState, LoadingRows, PageHeader } from '../../components/ui';
+import { Button, Card, EmptyState, PageHeader, QueryStatus } from '../../components/ui';
 import { EnrollmentTokenDialog } from './EnrollmentToken';
 import { SegmentDialog } from './SegmentDialog';
 import { ConfirmAction, ReadOnlyNote, RelativeTime, tableClass, tdClass, thClass } from './widgets';
@@ -104,12 +104,8 @@ function AgentsSection({ query }: { query: ReturnType<typeof useAgents> }) {
         {t('agents.list.heading')}
       </h2>
       <Card className="overflow-x-auto">
-        {query.isPending ? (
-          <LoadingRows rows={3} />
-        ) : query.isError ? (
-          <div className="p-3">
-            <ErrorState error={query.error} onRetry={() => void query.refetch()} />
-          </div>
+        {query.isPending || query.isError ? (
+          <QueryStatus query={query} rows={3} />
         ) : sorted.length === 0 ? (
           <EmptyState icon={<Server className="size-8" aria-hidden="true" />} title={t('agents.list.empty')}>
             {t('agents.list.emptyHelp')}
@@ -270,12 +266,8 @@ function SegmentsSection({ query, agents }: { query: ReturnType<typeof useSegmen
       </div>
       <p className="text-sm text-muted-foreground">{t('agents.segments.intro')}</p>
       <Card className="overflow-x-auto">
-        {query.isPending ? (
-          <LoadingRows rows={2} />
-        ) : query.isError ? (
-          <div className="p-3">
-            <ErrorState error={query.error} onRetry={() => void query.refetch()} />
-          </div>
+        {query.isPending || query.isError ? (
+          <QueryStatus query={query} rows={2} />
         ) : segments.length === 0 ? (
           <EmptyState icon={<Network className="size-8" aria-hidden="true" />} title={t('agents.segments.empty')}>
             {t('agents.segments.emptyHelp')}

@@ -6,7 +6,7 @@ import { useTranslation } from 'react-i18next';
 import { Check, Copy, KeyRound, Lock } from 'lucide-react';
 import { toast } from 'sonner';
 import { ApiError, errorMessage } from '../../api/client';
-import { Dialog } from '../../components/Dialog';
+import { ConfirmDialog } from '../../components/Dialog';
 import { Button, Input } from '../../components/ui';
 import { cn } from '../../lib/cn';
 
@@ -184,66 +184,13 @@ export function FormAlert({ message }: { message?: string }) {
  * still uses it, a 422) stays in the dialog, next to the question, until it is closed.
  */
 export function ConfirmAction({
-  open,
-  onOpenChange,
-  title,
-  children,
-  confirmLabel,
-  danger,
-  onConfirm,
   conflictLead,
-}: {
-  open: boolean;
-  onOpenChange: (open: boolean) => void;
-  title: ReactNode;
-  children: ReactNode;
-  confirmLabel: string;
-  danger?: boolean;
-  onConfirm: () => Promise<void>;
+  ...rest
+}: Omit<Parameters<typeof ConfirmDialog>[0], 'renderError'> & {
   /** What a 409 means here ("it is still in use"). */
   conflictLead?: string;
 }) {
-  const { t } = useTranslation();
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  useEffect(() => {
-    if (open) setError(null);
-  }, [open]);
-  return (
-    <Dialog
-      open={open}
-      onOpenChange={(next) => !busy && onOpenChange(next)}
-      title={title}
-      footer={
-        <>
-          <Button onClick={() => onOpenChange(false)} disabled={busy}>
-            {t('common.cancel')}
-          </Button>
-          <Button
-            variant={danger ? 'danger' : 'primary'}
-            disabled={busy}
-            onClick={async () => {
-              setBusy(true);
-              setError(null);
-              try {
-                await onConfirm();
-                onOpenChange(false);
-              } catch (e) {
-                setError(e);
-              } finally {
-                setBusy(false);
-              }
-            }}
-          >
-            {confirmLabel}
-          </Button>
-        </>
-      }
-    >
-      <div className="text-sm">{children}</div>
-      {error ? <ServerRefusal error={error} conflictLead={conflictLead} /> : null}
-    </Dialog>
-  );
+  return <ConfirmDialog {...rest} renderError={(error) => <ServerRefusal error={error} conflictLead={conflictLead} />} />;
 }
 
 /** A server's refusal in words: what the status means, then the server's own detail. */

@@ -7,7 +7,7 @@ import { toast } from 'sonner';
 import { api, unwrap, type Schemas } from '../../api/client';
 import { clearSession } from '../../api/session';
 import { useAuth } from '../../auth/AuthProvider';
-import { Button, Card, EmptyState, ErrorState, Field, Input, LoadingRows } from '../../components/ui';
+import { Button, Card, EmptyState, Field, Input, QueryStatus } from '../../components/ui';
 import { ConfirmAction, describedBy, fieldError, FormAlert, formError, RelativeTime, tableClass, tdClass, thClass } from '../agents/widgets';
 import { SectionHeader } from './shared';
 
@@ -113,12 +113,8 @@ function Sessions() {
     <section>
       <SectionHeader title={t('settings.sessions.title')} description={t('settings.sessions.description')} />
       <Card className="overflow-x-auto">
-        {sessions.isPending ? (
-          <LoadingRows rows={2} />
-        ) : sessions.isError ? (
-          <div className="p-3">
-            <ErrorState error={sessions.error} onRetry={() => void sessions.refetch()} />
-          </div>
+        {sessions.isPending || sessions.isError ? (
+          <QueryStatus query={sessions} rows={2} />
         ) : items.length === 0 ? (
           <EmptyState title={t('settings.sessions.empty')} />
         ) : (

@@ -9,7 +9,7 @@ import { api, unwrap, type Schemas } from '../../api/client';
 import { roleAllows, useAuth } from '../../auth/AuthProvider';
 import { Dialog } from '../../components/Dialog';
 import { StatusBadge } from '../../components/Status';
-import { Button, Card, EmptyState, ErrorState, Field, Input, LoadingRows } from '../../components/ui';
+import { Button, Card, EmptyState, Field, Input, QueryStatus } from '../../components/ui';
 import {
   ConfirmAction,
   describedBy,
@@ -79,12 +79,8 @@ export default function ApiTokens() {
         </label>
       )}
       <Card className="overflow-x-auto">
-        {tokens.isPending ? (
-          <LoadingRows rows={3} />
-        ) : tokens.isError ? (
-          <div className="p-3">
-            <ErrorState error={tokens.error} onRetry={() => void tokens.refetch()} />
-          </div>
+        {tokens.isPending || tokens.isError ? (
+          <QueryStatus query={tokens} rows={3} />
         ) : items.length === 0 ? (
           <EmptyState icon={<KeySquare className="size-8" aria-hidden="true" />} title={t('settings.apiTokens.empty')}>
             {t('settings.apiTokens.emptyHelp')}

@@ -5,7 +5,7 @@ import { useTranslation } from 'react-i18next';
 import { useInfiniteQuery } from '@tanstack/react-query';
 import { FileClock } from 'lucide-react';
 import { api, unwrap } from '../../api/client';
-import { Button, Card, EmptyState, ErrorState, Field, Input, LoadingRows } from '../../components/ui';
+import { Button, Card, EmptyState, Field, Input, QueryStatus } from '../../components/ui';
 import { formatExact, RelativeTime, tableClass, tdClass, thClass } from '../agents/widgets';
 import { SectionHeader } from './shared';
 
@@ -81,12 +81,8 @@ export default function Audit() {
         </div>
       </form>
       <Card className="overflow-x-auto">
-        {audit.isPending ? (
-          <LoadingRows />
-        ) : audit.isError ? (
-          <div className="p-3">
-            <ErrorState error={audit.error} onRetry={() => void audit.refetch()} />
-          </div>
+        {audit.isPending || audit.isError ? (
+          <QueryStatus query={audit} />
         ) : entries.length === 0 ? (
           <EmptyState icon={<FileClock className="size-8" aria-hidden="true" />} title={t('settings.audit.empty')} />
         ) : (

@@ -8,7 +8,7 @@ import { toast } from 'sonner';
 import { api, unwrap, type Schemas } from '../../api/client';
 import { useAuth } from '../../auth/AuthProvider';
 import { Dialog } from '../../components/Dialog';
-import { Button, Card, EmptyState, ErrorState, Field, Input, LoadingRows } from '../../components/ui';
+import { Button, Card, EmptyState, Field, Input, QueryStatus } from '../../components/ui';
 import {
   ConfirmAction,
   describedBy,
@@ -121,12 +121,8 @@ export default function Credentials() {
         </div>
       )}
       <Card className="overflow-x-auto">
-        {credentials.isPending ? (
-          <LoadingRows rows={3} />
-        ) : credentials.isError ? (
-          <div className="p-3">
-            <ErrorState error={credentials.error} onRetry={() => void credentials.refetch()} />
-          </div>
+        {credentials.isPending || credentials.isError ? (
+          <QueryStatus query={credentials} rows={3} />
         ) : items.length === 0 ? (
           <EmptyState icon={<KeyRound className="size-8" aria-hidden="true" />} title={t('settings.credentials.empty')}>
             {t('settings.credentials.emptyHelp')}

@@ -8,7 +8,7 @@ import { toast } from 'sonner';
 import { api, unwrap, type Schemas } from '../../api/client';
 import { useAuth } from '../../auth/AuthProvider';
 import { StatusBadge } from '../../components/Status';
-import { Button, Card, EmptyState, ErrorState, LoadingRows } from '../../components/ui';
+import { Button, Card, EmptyState, QueryStatus } from '../../components/ui';
 import { ConfirmAction, RelativeTime, tableClass, tdClass, thClass, ReadOnlyNote } from '../agents/widgets';
 import { SectionHeader, useAdminReason } from './shared';
 
@@ -34,12 +34,8 @@ export default function HostKeys() {
         </div>
       )}
       <Card className="overflow-x-auto">
-        {keys.isPending ? (
-          <LoadingRows rows={3} />
-        ) : keys.isError ? (
-          <div className="p-3">
-            <ErrorState error={keys.error} onRetry={() => void keys.refetch()} />
-          </div>
+        {keys.isPending || keys.isError ? (
+          <QueryStatus query={keys} rows={3} />
         ) : items.length === 0 ? (
           <EmptyState icon={<Fingerprint className="size-8" aria-hidden="true" />} title={t('settings.hostKeys.empty')}>
             {t('settings.hostKeys.emptyHelp')}

@@ -9,7 +9,7 @@ import { api, unwrap, type Schemas } from '../../api/client';
 import { useAuth } from '../../auth/AuthProvider';
 import { Dialog } from '../../components/Dialog';
 import { StatusBadge } from '../../components/Status';
-import { Button, Card, EmptyState, ErrorState, Field, Input, LoadingRows } from '../../components/ui';
+import { Button, Card, EmptyState, Field, Input, QueryStatus } from '../../components/ui';
 import {
   ConfirmAction,
   describedBy,
@@ -54,12 +54,8 @@ export default function Users() {
         }
       />
       <Card className="overflow-x-auto">
-        {users.isPending ? (
-          <LoadingRows rows={3} />
-        ) : users.isError ? (
-          <div className="p-3">
-            <ErrorState error={users.error} onRetry={() => void users.refetch()} />
-          </div>
+        {users.isPending || users.isError ? (
+          <QueryStatus query={users} rows={3} />
         ) : items.length === 0 ? (
           <EmptyState icon={<UsersIcon className="size-8" aria-hidden="true" />} title={t('settings.users.empty')} />
         ) : (
