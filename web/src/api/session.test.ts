@@ -34,6 +34,13 @@ describe('session tokens', () => {
     expect(loadSession()?.refreshToken).toBe('r2');
   });
 
+  it('keeps the session when the controller cannot refresh right now', async () => {
+    storeTokens(tokens('a1', 'r1', 10));
+    vi.stubGlobal('fetch', vi.fn(async () => new Response('bad gateway', { status: 502 })));
+    await expect(freshAccessToken()).rejects.toThrow('502');
+    expect(loadSession()?.refreshToken).toBe('r1');
+  });
+
   it('ends the session when the refresh is refused', async () => {
     storeTokens(tokens('a1', 'r1', 10));
     vi.stubGlobal('fetch', vi.fn(async () => new Response('{}', { status: 401 })));

@@ -75,7 +75,8 @@ async function withRefreshLock<T>(work: () => Promise<T>): Promise<T> {
 
 /**
  * An access token good for at least the next half minute, refreshing if needed; `null`
- * when there is no session or the refresh was refused (the session has ended).
+ * when there is no session or the refresh was refused (the session has ended). Throws when
+ * the refresh could not be made (network, 5xx): the session stays.
  */
 export async function freshAccessToken(force = false): Promise<string | null> {
   const current = loadSession();
@@ -95,9 +96,15 @@ export async function freshAccessToken(force = false): Promise<string | null> {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ refresh_token: latest.refreshToken }),
     });
-    if (!response.ok) {
-      if (response.status === 401 || response.status === 400) clearSession();
+    if (response.status === 401 || response.status === 400) {
+      // The refresh token is spent, expired or revoked: the session is over.
+      clearSession();
       return null;
+    }
+    if (!response.ok) {
+      // The controller is restarting or unreachable: keep the session and let the request
+      // fail as an error (it is retried), rather than going out unsigned and signing out.
+      throw new Error(`refreshing the session failed: the server answered ${response.status}`);
     }
     return storeTokens((await response.json()) as SessionTokens).accessToken;
   });

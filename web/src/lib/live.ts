@@ -21,6 +21,10 @@ type Listener = (message: LiveMessage) => void;
 
 class LiveConnection {
   private socket: WebSocket | null = null;
+  /** Set from the moment a socket is wanted until it is open or has failed: one at a time. */
+  private connecting = false;
+  /** Whether a socket was ever open: a later open is a reconnect, after which state is stale. */
+  private everOpen = false;
   private readonly runs = new Map<string, number>();
   private readonly jobs = new Map<string, number>();
   private readonly listeners = new Set<Listener>();
@@ -60,23 +64,44 @@ class LiveConnection {
   }
 
   private ensureOpen() {
-    if (this.socket || this.retryTimer || typeof WebSocket === 'undefined') return;
-    void this.open();
+    if (this.socket || this.connecting || this.retryTimer || typeof WebSocket === 'undefined') return;
+    this.connecting = true;
+    this.open().catch(() => this.scheduleRetry());
+  }
+
+  private scheduleRetry() {
+    this.connecting = false;
+    if (this.retryTimer || (this.listeners.size === 0 && this.runs.size === 0 && this.jobs.size === 0)) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.ensureOpen();
+    }, this.retryDelay);
+    this.retryDelay = Math.min(this.retryDelay * 2, 15_000);
   }
 
   private async open() {
     const token = await freshAccessToken();
-    if (!token) return;
+    if (!token) {
+      // Signed out: nothing to watch until someone signs in and a page subscribes again.
+      this.connecting = false;
+      return;
+    }
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     const socket = new WebSocket(`${scheme}://${location.host}/api/v1/ws`, ['opsconductor.v1', `bearer.${token}`]);
     this.socket = socket;
     socket.onopen = () => {
+      if (this.socket !== socket) return;
+      this.connecting = false;
       this.retryDelay = 500;
       const runs = [...this.runs.keys()];
       const jobs = [...this.jobs.keys()];
       if (runs.length + jobs.length > 0) this.send({ type: 'subscribe', runs, jobs });
+      // Runs that ended while no socket was open send nothing more: listeners re-read.
+      if (this.everOpen) this.listeners.forEach((l) => l({ type: 'resync' }));
+      this.everOpen = true;
     };
     socket.onmessage = (event) => {
+      if (this.socket !== socket) return;
       let message: LiveMessage;
       try {
         message = JSON.parse(String(event.data)) as LiveMessage;
@@ -86,13 +111,9 @@ class LiveConnection {
       this.listeners.forEach((l) => l(message));
     };
     socket.onclose = () => {
+      if (this.socket !== socket) return;
       this.socket = null;
-      if (this.listeners.size === 0 && this.runs.size === 0 && this.jobs.size === 0) return;
-      this.retryTimer = setTimeout(() => {
-        this.retryTimer = null;
-        this.ensureOpen();
-      }, this.retryDelay);
-      this.retryDelay = Math.min(this.retryDelay * 2, 15_000);
+      this.scheduleRetry();
     };
   }
 }
