@@ -7,7 +7,7 @@ import { toast } from 'sonner';
 import { Pause, Play, PlayCircle, Trash2, X } from 'lucide-react';
 import { errorMessage } from '../../api/client';
 import { Button } from '../../components/ui';
-import { bulk, patchJobs, RUN_MAX, runMany, type BulkAction } from './data';
+import { bulk, BulkError, invalidateJobs, patchJobs, RUN_MAX, runMany, type BulkAction } from './data';
 import { nameList, type Job, type Run } from './model';
 
 type Action = BulkAction | 'run';
@@ -37,45 +37,74 @@ export function BulkActions({
     return more > 0 ? `${shown} ${t('dashboard.bulk.more', { count: more })}` : shown;
   };
 
+  /** Puts a bulk outcome into the cached list at once (the refetch follows). */
+  function applyOutcome(action: BulkAction, outcome: { changed: string[] }) {
+    const changed = new Set(outcome.changed);
+    if (changed.size === 0) return;
+    if (action === 'delete') patchJobs(queryClient, (job) => (changed.has(job.id) ? null : job));
+    else
+      patchJobs(queryClient, (job) =>
+        changed.has(job.id) ? { ...job, enabled: action === 'enable', next_run_at: action === 'enable' ? job.next_run_at : null } : job,
+      );
+  }
+
+  /**
+   * Runs the confirmed action. It throws when the action failed, so the dialog stays open
+   * and shows why (the user can retry or cancel); the lists are refreshed either way, since
+   * part of a large action (an earlier chunk of 1,000 ids) may have gone through.
+   */
   async function perform(action: Action, targets: Job[]) {
     const byId = new Map(targets.map((j) => [j.id, j.name]));
     const nameOf = (id: string) => byId.get(id) ?? id;
+    if (action === 'run') {
+      const { started, failed } = await runMany(targets.map((j) => j.id));
+      if (started.length > 0) {
+        onRunsStarted(started);
+        // The list follows live; single jobs cached elsewhere (builder, history) are stale.
+        void queryClient.invalidateQueries({ queryKey: ['job'] });
+        toast.success(t('dashboard.bulk.outcome.started', { count: started.length }));
+      }
+      if (failed.length > 0) {
+        const details = failed
+          .slice(0, 5)
+          .map((f) => `${nameOf(f.id)} (${f.message})`)
+          .join('; ');
+        const message = t('dashboard.bulk.outcome.runFailed', { count: failed.length, details });
+        // Nothing started: keep the dialog open with the reason.
+        if (started.length === 0) throw new Error(message);
+        toast.error(message);
+      }
+      onClear();
+      return;
+    }
     try {
-      if (action === 'run') {
-        const { started, failed } = await runMany(targets.map((j) => j.id));
-        if (started.length > 0) {
-          onRunsStarted(started);
-          toast.success(t('dashboard.bulk.outcome.started', { count: started.length }));
-        }
-        if (failed.length > 0) {
-          const details = failed
-            .slice(0, 5)
-            .map((f) => `${nameOf(f.id)} (${f.message})`)
-            .join('; ');
-          toast.error(t('dashboard.bulk.outcome.runFailed', { count: failed.length, details }));
-        }
-      } else {
-        const outcome = await bulk(action, targets.map((j) => j.id));
-        const changed = new Set(outcome.changed);
-        if (action === 'delete') patchJobs(queryClient, (job) => (changed.has(job.id) ? null : job));
-        else
-          patchJobs(queryClient, (job) =>
-            changed.has(job.id) ? { ...job, enabled: action === 'enable', next_run_at: action === 'enable' ? job.next_run_at : null } : job,
-          );
-        const message = t(`dashboard.bulk.outcome.${action}`, { count: outcome.changed.length });
-        if (outcome.unchanged.length === 0) toast.success(message);
-        else {
-          const unchanged = t('dashboard.bulk.outcome.unchanged', {
-            count: outcome.unchanged.length,
-            names: names(outcome.unchanged.map((id) => ({ id, name: nameOf(id) }) as Job)),
-          });
-          (outcome.changed.length > 0 ? toast.warning : toast.info)(`${message} ${unchanged}`);
-        }
-        void queryClient.invalidateQueries({ queryKey: ['jobs'] });
+      const outcome = await bulk(action, targets.map((j) => j.id));
+      applyOutcome(action, outcome);
+      const message = t(`dashboard.bulk.outcome.${action}`, { count: outcome.changed.length });
+      if (outcome.unchanged.length === 0) toast.success(message);
+      else {
+        const unchanged = t('dashboard.bulk.outcome.unchanged', {
+          count: outcome.unchanged.length,
+          names: names(outcome.unchanged.map((id) => ({ id, name: nameOf(id) }) as Job)),
+        });
+        (outcome.changed.length > 0 ? toast.warning : toast.info)(`${message} ${unchanged}`);
       }
       onClear();
     } catch (error) {
-      toast.error(t('dashboard.bulk.outcome.failed', { message: errorMessage(error) }));
+      if (error instanceof BulkError && error.outcome.changed.length > 0) {
+        applyOutcome(action, error.outcome);
+        throw new Error(
+          t('dashboard.bulk.outcome.partial', {
+            count: error.outcome.changed.length,
+            done: t(`dashboard.bulk.outcome.${action}`, { count: error.outcome.changed.length }),
+            message: error.message,
+          }),
+          { cause: error },
+        );
+      }
+      throw new Error(t('dashboard.bulk.outcome.failed', { message: errorMessage(error) }), { cause: error });
+    } finally {
+      invalidateJobs(queryClient);
     }
   }
 

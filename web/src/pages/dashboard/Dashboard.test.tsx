@@ -78,14 +78,20 @@ beforeAll(() => {
   Object.defineProperty(HTMLElement.prototype, 'offsetWidth', { configurable: true, get: () => 1200 });
 });
 
+/** Answers before the default routes (return undefined to fall through). */
+let override: ((method: string, url: URL, body: unknown) => Response | undefined) | null = null;
+
 beforeEach(() => {
   role = 'operator';
   requests = [];
   liveHandler = null;
+  override = null;
   vi.stubGlobal('fetch', async (request: Request) => {
     const url = new URL(request.url);
     const body = request.method === 'GET' ? undefined : await request.text().then((t) => (t ? JSON.parse(t) : null));
     requests.push({ method: request.method, url, body });
+    const answer = override?.(request.method, url, body);
+    if (answer) return answer;
     if (url.pathname === '/api/v1/jobs') return json({ items: JOBS, next_cursor: null });
     if (url.pathname === '/api/v1/runs') return json({ items: [], next_cursor: null });
     if (url.pathname === '/api/v1/jobs/bulk') {
@@ -225,5 +231,95 @@ describe('Dashboard', () => {
     fail = false;
     await user.click(screen.getByRole('button', { name: 'Retry' }));
     await waitFor(() => expect(rowNames()).toHaveLength(4));
+  });
+
+  it('keeps the bulk dialog open with the error when the action fails, and refreshes the list', async () => {
+    const user = userEvent.setup();
+    override = (_method, url) =>
+      url.pathname === '/api/v1/jobs/bulk' ? json({ type: 'about:blank', title: 'boom', status: 500, detail: 'database away' }, 500) : undefined;
+    renderAt();
+    await waitFor(() => expect(rowNames()).toHaveLength(4));
+    await user.click(screen.getByRole('checkbox', { name: 'Select alpha' }));
+    await user.click(screen.getByRole('button', { name: 'Pause' }));
+    const dialog = await screen.findByRole('dialog');
+    const listReads = requests.filter((r) => r.url.pathname === '/api/v1/jobs').length;
+    await user.click(within(dialog).getByRole('button', { name: 'Pause 1 job' }));
+    expect(await within(dialog).findByRole('alert')).toHaveTextContent('The action failed: database away');
+    expect(screen.getByRole('dialog')).toBeInTheDocument();
+    // The selection stays for a retry, and the list is read again (part may have changed).
+    expect(screen.getByTestId('selection-count')).toHaveTextContent('1 selected');
+    await waitFor(() => expect(requests.filter((r) => r.url.pathname === '/api/v1/jobs').length).toBeGreaterThan(listReads));
+  });
+
+  it('asks before cancelling a run from its row, naming the job and its progress', async () => {
+    const user = userEvent.setup();
+    override = (method, url) =>
+      method === 'POST' && url.pathname === '/api/v1/runs/run-j4/cancel'
+        ? json({ ...run('j4', 'cancelled', { total: 10, ok: 2 }), reason: 'cancelled by user' })
+        : undefined;
+    renderAt();
+    await waitFor(() => expect(rowNames()).toHaveLength(4));
+    const delta = () => screen.getAllByTestId('job-row')[3];
+    await user.click(within(delta()).getByRole('button', { name: 'Cancel the run of delta' }));
+    const dialog = await screen.findByRole('dialog', { name: 'Cancel the run of delta?' });
+    expect(within(dialog).getByTestId('cancel-confirm-text')).toHaveTextContent('2 of 10 targets of this run of delta are done.');
+    expect(requests.some((r) => r.url.pathname.endsWith('/cancel'))).toBe(false);
+
+    // Keeping the run closes the dialog and sends nothing.
+    await user.click(within(dialog).getByRole('button', { name: 'Cancel' }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
+    expect(requests.some((r) => r.url.pathname.endsWith('/cancel'))).toBe(false);
+
+    await user.click(within(delta()).getByRole('button', { name: 'Cancel the run of delta' }));
+    await user.click(within(await screen.findByRole('dialog')).getByRole('button', { name: 'Cancel run' }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
+    expect(requests.filter((r) => r.method === 'POST' && r.url.pathname === '/api/v1/runs/run-j4/cancel')).toHaveLength(1);
+    await waitFor(() => expect(within(delta()).queryByRole('progressbar')).not.toBeInTheDocument());
+  });
+
+  it('keeps the row cancel dialog open with the error when the cancel fails', async () => {
+    const user = userEvent.setup();
+    override = (_method, url) =>
+      url.pathname.endsWith('/cancel') ? json({ type: 'about:blank', title: 'Conflict', status: 409, detail: 'run already finished' }, 409) : undefined;
+    renderAt();
+    await waitFor(() => expect(rowNames()).toHaveLength(4));
+    await user.click(screen.getByRole('button', { name: 'Cancel the run of delta' }));
+    const dialog = await screen.findByRole('dialog', { name: 'Cancel the run of delta?' });
+    await user.click(within(dialog).getByRole('button', { name: 'Cancel run' }));
+    expect(await within(dialog).findByRole('alert')).toHaveTextContent('Could not cancel the run of delta: run already finished');
+    expect(screen.getByRole('dialog')).toBeInTheDocument();
+  });
+
+  it('selects a shift-click range from the row clicked before, even after rows moved', async () => {
+    const user = userEvent.setup();
+    let jobs = JOBS;
+    const copy = job('j1c', 'alpha (copy)', { enabled: false });
+    override = (method, url) => {
+      if (method === 'POST' && url.pathname === '/api/v1/jobs/j1/clone') {
+        // The copy lists right after the original: every row below moves down one.
+        jobs = [JOBS[0], copy, ...JOBS.slice(1)];
+        return json(copy);
+      }
+      if (url.pathname === '/api/v1/jobs') return json({ items: jobs, next_cursor: null });
+      return undefined;
+    };
+    renderAt();
+    await waitFor(() => expect(rowNames()).toHaveLength(4));
+    await user.click(screen.getByRole('checkbox', { name: 'Select beta' }));
+    await user.click(screen.getByRole('button', { name: 'Clone alpha' }));
+    await waitFor(() => expect(rowNames()).toEqual(['alpha', 'alpha (copy)', 'beta', 'gamma', 'delta']));
+    await user.keyboard('{Shift>}');
+    await user.click(screen.getByRole('checkbox', { name: 'Select delta' }));
+    await user.keyboard('{/Shift}');
+    expect(screen.getByRole('checkbox', { name: 'Select beta' })).toBeChecked();
+    expect(screen.getByRole('checkbox', { name: 'Select gamma' })).toBeChecked();
+    expect(screen.getByRole('checkbox', { name: 'Select delta' })).toBeChecked();
+    expect(screen.getByRole('checkbox', { name: 'Select alpha (copy)' })).not.toBeChecked();
+    expect(screen.getByTestId('selection-count')).toHaveTextContent('3 selected');
+  });
+
+  it('sets the document title', async () => {
+    renderAt();
+    await waitFor(() => expect(document.title).toBe('Dashboard · OpsConductor'));
   });
 });

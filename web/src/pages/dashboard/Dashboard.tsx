@@ -4,7 +4,7 @@
 // Built for 10,000 jobs: the first small page renders at once and the rest load in pages of
 // 1000 behind it (the counters say "counting…" until then); the list is virtualized; tick
 // bars load, and the WebSocket watches, only the rows in view.
-import { useCallback, useDeferredValue, useEffect, useMemo, useRef, useState } from 'react';
+import { lazy, Suspense, useCallback, useDeferredValue, useEffect, useMemo, useRef, useState } from 'react';
 import { Link, useNavigate, useSearchParams } from 'react-router';
 import { useQueryClient } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
@@ -16,10 +16,11 @@ import { Button, EmptyState, ErrorState, Input, LoadingRows, PageHeader } from '
 import { useLive } from '../../lib/live';
 import { BulkActions } from './BulkActions';
 import { Counters } from './Counters';
-import { cancelRun, cloneJob, runNow, upsertTick, useAllJobs } from './data';
+import { cancelRun, cloneJob, invalidateJobs, runNow, upsertTick, useAllJobs } from './data';
 import { JobTable, type RowActions } from './JobTable';
 import {
   countRows,
+  doneCount,
   matchesFilter,
   newerRun,
   readFilters,
@@ -31,6 +32,9 @@ import {
   type Run,
   type StatusFilter,
 } from './model';
+
+// The dialog (Radix) loads on first use: it stays out of the dashboard's first load.
+const ConfirmDialog = lazy(() => import('../../components/Dialog').then((m) => ({ default: m.ConfirmDialog })));
 
 const primaryLink =
   'inline-flex h-9 items-center justify-center gap-1.5 rounded-md bg-primary px-3.5 text-sm font-medium whitespace-nowrap text-primary-foreground hover:opacity-90';
@@ -45,6 +49,10 @@ export default function Dashboard() {
   const filters = readFilters(params);
 
   const { query, jobs, complete } = useAllJobs();
+
+  useEffect(() => {
+    document.title = `${t('dashboard.documentTitle')} · OpsConductor`;
+  }, [t]);
 
   // Newer runs than the job list knows, from the WebSocket and from "run now".
   const [live, setLive] = useState<ReadonlyMap<string, Run>>(() => new Map());
@@ -106,7 +114,9 @@ export default function Dashboard() {
 
   // Selection: kept by id, acted on only where it is shown; cleared when the filters change.
   const [selected, setSelected] = useState<ReadonlySet<string>>(() => new Set());
-  const anchor = useRef<number | null>(null);
+  // The anchor of a shift-click range, by job id: rows move (filters, live updates, more
+  // pages loading), so its index is looked up at click time.
+  const anchor = useRef<string | null>(null);
   const filterKey = `${search}\u0000${filters.tag}\u0000${filters.status}`;
   useEffect(() => {
     setSelected(new Set());
@@ -114,13 +124,14 @@ export default function Dashboard() {
   }, [filterKey]);
   const onToggle = useCallback(
     (index: number, range: boolean) => {
+      const id = shown[index]?.job.id;
+      if (!id) return;
+      const at = range && anchor.current !== null ? shown.findIndex((row) => row.job.id === anchor.current) : -1;
+      const from = at >= 0 ? Math.min(at, index) : index;
+      const to = at >= 0 ? Math.max(at, index) : index;
       setSelected((prev) => {
         const next = new Set(prev);
-        const id = shown[index]?.job.id;
-        if (!id) return prev;
         const select = !prev.has(id);
-        const from = range && anchor.current !== null ? Math.min(anchor.current, index) : index;
-        const to = range && anchor.current !== null ? Math.max(anchor.current, index) : index;
         for (let i = from; i <= to; i++) {
           const rowId = shown[i]?.job.id;
           if (!rowId) continue;
@@ -129,7 +140,7 @@ export default function Dashboard() {
         }
         return next;
       });
-      anchor.current = index;
+      anchor.current = id;
     },
     [shown],
   );
@@ -153,6 +164,8 @@ export default function Dashboard() {
       });
     }
   }, []);
+  // The row whose run the user asked to cancel, as it is now (its counters stay live).
+  const [cancelling, setCancelling] = useState<{ jobId: string; runId: string } | null>(null);
   const actions = useMemo<RowActions>(
     () => ({
       canOperate,
@@ -164,6 +177,7 @@ export default function Dashboard() {
             const run = await runNow(job.id);
             addRuns([run]);
             upsertTick(queryClient, run);
+            void queryClient.invalidateQueries({ queryKey: ['job'] });
             toast.success(t('dashboard.row.started', { name: job.name }));
           } catch (error) {
             toast.error(t('dashboard.row.runFailedToStart', { name: job.name, message: errorMessage(error) }));
@@ -173,7 +187,7 @@ export default function Dashboard() {
         void busy(job.id, async () => {
           try {
             const copy = await cloneJob(job.id);
-            void queryClient.invalidateQueries({ queryKey: ['jobs'] });
+            invalidateJobs(queryClient);
             toast.success(t('dashboard.row.cloned', { name: copy.name }), {
               action: { label: t('dashboard.row.openClone'), onClick: () => void navigate(`/jobs/${copy.id}/edit`) },
             });
@@ -181,21 +195,27 @@ export default function Dashboard() {
             toast.error(t('dashboard.row.cloneFailed', { name: job.name, message: errorMessage(error) }));
           }
         }),
-      onCancel: ({ job, run }: JobRow) =>
-        run &&
-        void busy(job.id, async () => {
-          try {
-            const cancelled = await cancelRun(run.id);
-            addRuns([cancelled]);
-            upsertTick(queryClient, cancelled);
-            toast.info(t('dashboard.row.cancelling', { name: job.name }));
-          } catch (error) {
-            toast.error(t('dashboard.row.cancelFailed', { name: job.name, message: errorMessage(error) }));
-          }
-        }),
+      // Asks first (the dialog below); the cancel itself is `confirmCancel`.
+      onCancel: ({ job, run }: JobRow) => {
+        if (run) setCancelling({ jobId: job.id, runId: run.id });
+      },
     }),
     [canOperate, pending, busy, addRuns, queryClient, navigate, t],
   );
+
+  const cancellingRow = useMemo(
+    () => (cancelling ? rows.find((row) => row.job.id === cancelling.jobId) : undefined),
+    [rows, cancelling],
+  );
+  /** Throws on failure: the dialog then stays open and shows why. */
+  const confirmCancel = async (jobId: string, runId: string, name: string) => {
+    await busy(jobId, async () => {
+      const cancelled = await cancelRun(runId);
+      addRuns([cancelled]);
+      upsertTick(queryClient, cancelled);
+      toast.info(t('dashboard.row.cancelling', { name }));
+    });
+  };
 
   const number = new Intl.NumberFormat(i18n.language || 'en');
   const loading = query.isPending;
@@ -337,6 +357,39 @@ export default function Dashboard() {
       </div>
 
       {body}
+
+      {cancelling && (
+        <Suspense fallback={null}>
+          <ConfirmDialog
+            open
+            onOpenChange={(open) => !open && setCancelling(null)}
+            title={t('dashboard.row.confirmCancel.title', { name: cancellingRow?.job.name ?? '' })}
+            confirmLabel={t('dashboard.row.confirmCancel.button')}
+            danger
+            onConfirm={() => confirmCancel(cancelling.jobId, cancelling.runId, cancellingRow?.job.name ?? '')}
+            renderError={(error) => (
+              <p role="alert" className="text-sm text-destructive">
+                {t('dashboard.row.cancelFailed', { name: cancellingRow?.job.name ?? '', message: errorMessage(error) })}
+              </p>
+            )}
+          >
+            <p data-testid="cancel-confirm-text">
+              {(() => {
+                const run = cancellingRow?.run?.id === cancelling.runId ? cancellingRow.run : null;
+                return run
+                  ? t('dashboard.row.confirmCancel.body', {
+                      name: cancellingRow?.job.name ?? '',
+                      count: run.counters.total,
+                      done: number.format(doneCount(run.counters)),
+                      total: number.format(run.counters.total),
+                    })
+                  : t('dashboard.row.confirmCancel.bodyUnknown', { name: cancellingRow?.job.name ?? '' });
+              })()}
+            </p>
+            <p className="mt-2 text-muted-foreground">{t('dashboard.row.confirmCancel.effect')}</p>
+          </ConfirmDialog>
+        </Suspense>
+      )}
     </div>
   );
 }

@@ -24,21 +24,38 @@ export function useNow(ms = 15_000): number {
   return now;
 }
 
-let relativeFormat: Intl.RelativeTimeFormat | null = null;
-let absoluteFormat: Intl.DateTimeFormat | null = null;
+// One formatter per language, made on first use (the page language can change at runtime).
+const relativeFormats = new Map<string, Intl.RelativeTimeFormat>();
+const absoluteFormats = new Map<string, Intl.DateTimeFormat>();
+
+function relativeFormat(lang: string): Intl.RelativeTimeFormat {
+  let format = relativeFormats.get(lang);
+  if (!format) {
+    format = new Intl.RelativeTimeFormat(lang, { numeric: 'auto', style: 'short' });
+    relativeFormats.set(lang, format);
+  }
+  return format;
+}
+
+function absoluteFormat(lang: string): Intl.DateTimeFormat {
+  let format = absoluteFormats.get(lang);
+  if (!format) {
+    format = new Intl.DateTimeFormat(lang, { dateStyle: 'medium', timeStyle: 'medium' });
+    absoluteFormats.set(lang, format);
+  }
+  return format;
+}
 
 /** "3 min. ago" / "in 5 min."; a past event never reads as future (`now` is coarse). */
 function relative(iso: string, now: number, lang: string, past = false): string {
-  relativeFormat ??= new Intl.RelativeTimeFormat(lang, { numeric: 'auto', style: 'short' });
   const diff = Date.parse(iso) - now;
   const [value, unit] = relativeParts(past ? Math.min(diff, 0) : diff);
-  return relativeFormat.format(value, unit);
+  return relativeFormat(lang).format(value, unit);
 }
 
 function absolute(iso: string, lang: string): string {
-  absoluteFormat ??= new Intl.DateTimeFormat(lang, { dateStyle: 'medium', timeStyle: 'medium' });
   const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? iso : absoluteFormat.format(date);
+  return Number.isNaN(date.getTime()) ? iso : absoluteFormat(lang).format(date);
 }
 
 export interface RowActions {

@@ -4,7 +4,7 @@
 import { useEffect, useMemo } from 'react';
 import { useInfiniteQuery, type InfiniteData, type QueryClient } from '@tanstack/react-query';
 import { api, errorMessage, unwrap, type Schemas } from '../../api/client';
-import type { Job, Run } from './model';
+import { byCreatedDesc, type Job, type Run } from './model';
 
 export const JOBS_KEY = ['jobs', 'dashboard'] as const;
 export const FIRST_PAGE = 250;
@@ -78,21 +78,46 @@ export function upsertTick(queryClient: QueryClient, run: Run) {
     if (!runs) return runs;
     const at = runs.findIndex((r) => r.id === run.id);
     if (at >= 0) return runs.map((r, i) => (i === at ? run : r));
-    return [run, ...runs].sort((a, b) => (a.created_at < b.created_at ? 1 : -1)).slice(0, TICKS);
+    return [run, ...runs].sort(byCreatedDesc).slice(0, TICKS);
   });
 }
 
 export type BulkAction = Schemas['BulkAction'];
 
-/** Runs a bulk action over any number of jobs, 1000 ids per request. */
+/** A bulk action that failed part-way: `outcome` holds what the earlier requests did. */
+export class BulkError extends Error {
+  readonly outcome: Schemas['BulkOutcome'];
+  constructor(outcome: Schemas['BulkOutcome'], cause: unknown) {
+    super(errorMessage(cause), { cause });
+    this.name = 'BulkError';
+    this.outcome = outcome;
+  }
+}
+
+/**
+ * Runs a bulk action over any number of jobs, 1000 ids per request. A failed request
+ * throws a `BulkError` carrying the outcome of the requests before it.
+ */
 export async function bulk(action: BulkAction, ids: string[]): Promise<Schemas['BulkOutcome']> {
   const outcome: Schemas['BulkOutcome'] = { action, changed: [], unchanged: [] };
   for (let i = 0; i < ids.length; i += BULK_MAX) {
-    const part = unwrap(await api.POST('/api/v1/jobs/bulk', { body: { action, ids: ids.slice(i, i + BULK_MAX) } }));
+    let part: Schemas['BulkOutcome'];
+    try {
+      part = unwrap(await api.POST('/api/v1/jobs/bulk', { body: { action, ids: ids.slice(i, i + BULK_MAX) } }));
+    } catch (error) {
+      throw new BulkError(outcome, error);
+    }
     outcome.changed.push(...part.changed);
     outcome.unchanged.push(...part.unchanged);
   }
   return outcome;
+}
+
+/** Marks every cached job list and single job stale after jobs changed. */
+export function invalidateJobs(queryClient: QueryClient) {
+  void queryClient.invalidateQueries({ queryKey: ['jobs'] });
+  // The builder and the history cache single jobs under ['job', id, …].
+  void queryClient.invalidateQueries({ queryKey: ['job'] });
 }
 
 export async function runNow(id: string): Promise<Run> {

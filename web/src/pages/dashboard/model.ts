@@ -75,13 +75,29 @@ export function healthStatus(health: Health): StatusName {
 const STATUS_RANK: Record<Run['status'], number> = { queued: 0, running: 1, completed: 2, failed: 2, cancelled: 2 };
 
 /**
+ * A timestamp in ms since the epoch (an unreadable one as the oldest). The server writes 0,
+ * 3, 6 or 9 fraction digits, so RFC 3339 strings do not sort as text: compare these.
+ */
+export function timeOf(iso: string | null | undefined): number {
+  const ms = iso ? Date.parse(iso) : NaN;
+  return Number.isNaN(ms) ? -Infinity : ms;
+}
+
+/** Newest first: > 0 when `b` was created after `a` (ties by id; run ids are time-ordered). */
+export function byCreatedDesc(a: Pick<Run, 'id' | 'created_at'>, b: Pick<Run, 'id' | 'created_at'>): number {
+  const diff = timeOf(b.created_at) - timeOf(a.created_at);
+  if (diff !== 0 && !Number.isNaN(diff)) return diff;
+  return a.id === b.id ? 0 : a.id < b.id ? 1 : -1;
+}
+
+/**
  * The newer of two views of a job's newest run: a later run wins; of two views of the same
  * run, the one further along (terminal over running over queued, then more results).
  */
 export function newerRun(a: Run | null | undefined, b: Run | null | undefined): Run | null {
   if (!a) return b ?? null;
   if (!b) return a;
-  if (a.id !== b.id) return a.created_at >= b.created_at ? a : b;
+  if (a.id !== b.id) return byCreatedDesc(a, b) <= 0 ? a : b;
   const rank = STATUS_RANK[a.status] - STATUS_RANK[b.status];
   if (rank !== 0) return rank > 0 ? a : b;
   return doneCount(a.counters) >= doneCount(b.counters) ? a : b;

@@ -15,8 +15,10 @@ import { useLive } from '../../lib/live';
 import { StatusBadge } from '../../components/Status';
 import { Button, Card, EmptyState, ErrorState, Field, Input, LoadingRows, PageHeader, Skeleton } from '../../components/ui';
 import { cn } from '../../lib/cn';
-import { formatDateTime, formatLatency, formatNumber, isTerminal } from '../runs/format';
+import i18n from '../../i18n';
+import { formatDateTime, formatFixed, formatLatency, formatNumber, isTerminal } from '../runs/format';
 import { LINK_BUTTON, RunsTable } from '../runs/RunsTable';
+import { maskSecretParams, useLibraryCommands } from '../runs/secrets';
 import { SeriesChart, type ChartSeries } from './SeriesChart';
 import {
   PRESETS,
@@ -85,13 +87,16 @@ function describeSelector(selector: Schemas['Selector'], t: TFunction): string {
   }
 }
 
-function paramsText(params: Record<string, unknown> | undefined): string {
+/** `k=v, …` of an action's params (secret values already masked by the caller). */
+function paramsText(params: Record<string, unknown> | null | undefined): string {
   const entries = Object.entries(params ?? {});
   return entries.map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(', ');
 }
 
 function JobSummary({ job }: { job: JobView }) {
   const { t } = useTranslation();
+  const commands = useLibraryCommands();
+  const actions = useMemo(() => maskSecretParams(job.actions, commands.data), [job.actions, commands.data]);
   return (
     <Card className="p-4" role="region" aria-labelledby="job-summary-heading" data-testid="job-summary">
       <h2 id="job-summary-heading" className="sr-only">
@@ -124,7 +129,7 @@ function JobSummary({ job }: { job: JobView }) {
         <dt className="text-muted-foreground">{t('history.summary.actions')}</dt>
         <dd>
           <ol className="flex flex-col">
-            {job.actions.map((action, i) => (
+            {actions.map((action, i) => (
               <li key={i}>
                 <span className="font-medium">{action.name || action.command}</span>{' '}
                 <span className="font-mono text-xs text-muted-foreground">
@@ -281,7 +286,8 @@ export function toChartData(series: Series, window: SeriesWindow): ChartData {
 }
 
 function formatPercent(v: number): string {
-  return `${v.toFixed(v >= 99.95 || v === Math.round(v) ? 0 : 1)} %`;
+  const digits = v >= 99.95 || v === Math.round(v) ? 0 : 1;
+  return i18n.t('history.charts.percent', { value: formatFixed(v, digits) });
 }
 
 function formatCount(v: number): string {
@@ -475,6 +481,9 @@ export default function JobHistory() {
   // Live: recent runs change in place; a finished run refreshes the charts (at most every
   // few seconds).
   const refreshTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  // Whether any run finished since the timer was set: read when it fires, so a run that
+  // finishes within the window (after the message that set the timer) still refreshes.
+  const runFinished = useRef(false);
   useEffect(() => () => {
     if (refreshTimer.current) clearTimeout(refreshTimer.current);
   }, []);
@@ -497,11 +506,14 @@ export default function JobHistory() {
         }),
       };
     });
+    if (isTerminal(run.status)) runFinished.current = true;
     if ((!found || isTerminal(run.status)) && !refreshTimer.current) {
       refreshTimer.current = setTimeout(() => {
         refreshTimer.current = null;
+        const finished = runFinished.current;
+        runFinished.current = false;
         void queryClient.invalidateQueries({ queryKey: recentKey });
-        if (isTerminal(run.status)) void queryClient.invalidateQueries({ queryKey: ['series', jobId] });
+        if (finished) void queryClient.invalidateQueries({ queryKey: ['series', jobId] });
       }, 2000);
     }
   });

@@ -1,12 +1,13 @@
 // One result in full: outcome, timings, the fields and rows the parsers produced and the
 // raw output the agent kept.
+import { useEffect, useRef } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Copy, X } from 'lucide-react';
 import { toast } from 'sonner';
 import { Button, Card } from '../../components/ui';
 import { StatusBadge } from '../../components/Status';
 import { formatDateTime, formatLatency } from './format';
-import type { ResultRecord } from './useRunResults';
+import { resultKey, type ResultRecord } from './useRunResults';
 
 function display(value: unknown): string {
   if (value === null || value === undefined) return '—';
@@ -27,6 +28,13 @@ export function ResultDetail({
   onClose: () => void;
 }) {
   const { t } = useTranslation();
+  // Focus moves to the heading when a result opens (its own, not on live updates of it);
+  // the caller returns it to the row's button on close.
+  const headingRef = useRef<HTMLHeadingElement>(null);
+  const key = resultKey(result);
+  useEffect(() => {
+    headingRef.current?.focus();
+  }, [key]);
   const fields = Object.entries(result.fields ?? {});
   const timings = Object.entries(result.timings ?? {});
   const rows = result.rows ?? [];
@@ -45,7 +53,7 @@ export function ResultDetail({
     <Card id="result-detail" className="flex flex-col gap-4 p-4" role="region" aria-labelledby="result-detail-heading" data-testid="result-detail">
       <div className="flex items-start justify-between gap-2">
         <div className="min-w-0">
-          <h2 id="result-detail-heading" className="truncate font-mono text-base font-semibold">
+          <h2 id="result-detail-heading" ref={headingRef} tabIndex={-1} className="truncate font-mono text-base font-semibold">
             {result.target}
           </h2>
           <p className="text-sm text-muted-foreground">{actionLabel(result.action_index)}</p>

@@ -1,29 +1,67 @@
-// Runs, newest first, filtered by job and status (kept in the URL), updated live: runs in
-// view change in place, a new run of a watched job brings the list up to date.
-import { useEffect, useMemo, useRef } from 'react';
+// Runs, newest first, filtered by job and status (kept in the URL), updated live: the
+// unfinished runs shown change in place; with a job filter, a new run of that job brings
+// the list up to date (without one, the list refreshes every half minute).
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { useSearchParams } from 'react-router';
-import { useInfiniteQuery, useQuery, useQueryClient, type InfiniteData } from '@tanstack/react-query';
+import { useInfiniteQuery, useQueries, useQueryClient, type InfiniteData } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
 import { Activity } from 'lucide-react';
-import { api, unwrap, type Schemas } from '../../api/client';
+import { ApiError, api, unwrap, type Schemas } from '../../api/client';
 import { useLive } from '../../lib/live';
 import { Button, Card, EmptyState, ErrorState, Field, LoadingRows, PageHeader } from '../../components/ui';
-import { RUN_STATUSES, type RunStatus } from './format';
+import { RUN_STATUSES, isTerminal, type RunStatus } from './format';
 import { RunsTable } from './RunsTable';
 
 type RunPage = Schemas['RunPage'];
 const PAGE_SIZE = 50;
-/** Jobs watched live at most (the connection holds 1,000 subscriptions in all). */
-const MAX_WATCHED_JOBS = 200;
+/** Jobs per page when the job filter reads every job's name. */
+const JOB_PAGE = 1000;
+/** Refresh of an unfiltered list, which cannot watch every job for new runs. */
+const REFRESH_MS = 30_000;
 
-/** Job names by id, for labels and the job filter. */
-export function useJobNames() {
-  return useQuery({
-    queryKey: ['jobs', { names: true }],
-    queryFn: async () => unwrap(await api.GET('/api/v1/jobs', { params: { query: { limit: 1000 } } })),
-    staleTime: 60_000,
-    select: (page) => page.items.map((job) => ({ id: job.id, name: job.name })),
+/**
+ * The names of the given jobs, one `GET /api/v1/jobs/{id}` per job, cached per id under
+ * ['job', id] (shared with the job history). `null`: the job is gone; absent: loading.
+ */
+export function useJobNamesFor(ids: readonly string[]) {
+  return useQueries({
+    queries: ids.map((id) => ({
+      queryKey: ['job', id],
+      queryFn: async () => unwrap(await api.GET('/api/v1/jobs/{id}', { params: { path: { id } } })),
+      staleTime: 5 * 60_000,
+      retry: (count: number, error: Error) => !(error instanceof ApiError && error.status === 404) && count < 2,
+    })),
+    combine: (results) => {
+      const names = new Map<string, string | null>();
+      results.forEach((result, i) => {
+        if (result.data) names.set(ids[i], result.data.name);
+        else if (result.error instanceof ApiError && result.error.status === 404) names.set(ids[i], null);
+      });
+      return names;
+    },
   });
+}
+
+/**
+ * Every job's id and name for the job filter, read page by page once `wanted` (the filter
+ * was touched): the list holds all jobs, however many, not only a first page.
+ */
+export function useAllJobNames(wanted: boolean) {
+  const query = useInfiniteQuery({
+    queryKey: ['jobs', 'names'],
+    queryFn: async ({ pageParam, signal }) =>
+      unwrap(await api.GET('/api/v1/jobs', { params: { query: { cursor: pageParam, limit: JOB_PAGE } }, signal })),
+    initialPageParam: undefined as string | undefined,
+    getNextPageParam: (last) => last.next_cursor ?? undefined,
+    select: (data) => data.pages.flatMap((page) => page.items.map((job) => ({ id: job.id, name: job.name }))),
+    enabled: wanted,
+    staleTime: 60_000,
+  });
+  const { hasNextPage, isFetchingNextPage, isFetching, isError, fetchNextPage } = query;
+  useEffect(() => {
+    if (wanted && hasNextPage && !isFetchingNextPage && !isFetching && !isError) void fetchNextPage();
+  }, [wanted, hasNextPage, isFetchingNextPage, isFetching, isError, fetchNextPage]);
+  return { ...query, complete: query.data !== undefined && !hasNextPage };
 }
 
 export default function RunList() {
@@ -33,8 +71,6 @@ export default function RunList() {
   const job = params.get('job') || undefined;
   const statusParam = params.get('status');
   const status = (RUN_STATUSES as string[]).includes(statusParam ?? '') ? (statusParam as RunStatus) : undefined;
-  const jobs = useJobNames();
-  const jobNames = useMemo(() => new Map((jobs.data ?? []).map((j) => [j.id, j.name])), [jobs.data]);
 
   useEffect(() => {
     document.title = `${t('runs.list.title')} · OpsConductor`;
@@ -51,7 +87,33 @@ export default function RunList() {
       ),
     initialPageParam: undefined as string | undefined,
     getNextPageParam: (last) => last.next_cursor ?? undefined,
+    refetchInterval: job ? false : REFRESH_MS,
   });
+  const items = useMemo(() => runs.data?.pages.flatMap((page) => page.items) ?? [], [runs.data]);
+
+  // Names of the jobs of the runs shown (and of the job filtered on).
+  const shownJobIds = useMemo(() => {
+    const ids = new Set(items.map((run) => run.job_id));
+    if (job) ids.add(job);
+    return [...ids];
+  }, [items, job]);
+  const names = useJobNamesFor(shownJobIds);
+  const jobNames = useMemo(() => {
+    const map = new Map<string, string>();
+    for (const [id, name] of names) if (name !== null) map.set(id, name);
+    return map;
+  }, [names]);
+  const loadingJobs = useMemo(() => new Set(shownJobIds.filter((id) => !names.has(id))), [shownJobIds, names]);
+
+  // The job filter reads every job once it is touched.
+  const [wantAllJobs, setWantAllJobs] = useState(false);
+  const allJobs = useAllJobNames(wantAllJobs);
+  const jobOptions = useMemo(() => {
+    const byId = new Map<string, string>(jobNames);
+    for (const j of allJobs.data ?? []) byId.set(j.id, j.name);
+    return [...byId].map(([id, name]) => ({ id, name })).sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
+  }, [jobNames, allJobs.data]);
+  const wantJobs = () => setWantAllJobs(true);
 
   const setParam = (name: string, value: string | undefined) =>
     setParams((current) => {
@@ -61,14 +123,14 @@ export default function RunList() {
       return next;
     });
 
-  // Live: update runs in view; refetch (at most once a second) when a run we do not show
-  // yet starts, or one leaves the status filtered on.
+  // Live: the unfinished runs shown change in place; refetch (at most once a second) when a
+  // run we do not show yet starts (a watched job's), or one leaves the status filtered on.
   const refetchTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
   useEffect(() => () => {
     if (refetchTimer.current) clearTimeout(refetchTimer.current);
   }, []);
-  const watched = job ? [job] : (jobs.data ?? []).slice(0, MAX_WATCHED_JOBS).map((j) => j.id);
-  useLive({ jobs: watched }, (message) => {
+  const watchedRuns = useMemo(() => items.filter((run) => !isTerminal(run.status)).map((run) => run.id), [items]);
+  useLive({ runs: watchedRuns, jobs: job ? [job] : [] }, (message) => {
     if (message.type === 'resync') {
       void queryClient.invalidateQueries({ queryKey: ['runs'] });
       return;
@@ -101,7 +163,6 @@ export default function RunList() {
     }
   });
 
-  const items = runs.data?.pages.flatMap((page) => page.items) ?? [];
   const filtered = !!job || !!status;
 
   return (
@@ -114,15 +175,30 @@ export default function RunList() {
             id="runs-job"
             value={job ?? ''}
             onChange={(event) => setParam('job', event.target.value || undefined)}
+            onFocus={wantJobs}
+            onPointerDown={wantJobs}
+            onPointerEnter={wantJobs}
+            aria-busy={wantAllJobs && !allJobs.complete && !allJobs.isError}
             className="h-9 max-w-72 rounded-md border border-input bg-background px-2 text-sm"
           >
             <option value="">{t('runs.list.allJobs')}</option>
-            {job && !jobNames.has(job) && <option value={job}>{job}</option>}
-            {(jobs.data ?? []).map((j) => (
+            {job && !jobOptions.some((j) => j.id === job) && <option value={job}>{names.get(job) === null ? t('runs.list.unknownJob') : job}</option>}
+            {jobOptions.map((j) => (
               <option key={j.id} value={j.id}>
                 {j.name}
               </option>
             ))}
+            {wantAllJobs && allJobs.isError ? (
+              <option value="" disabled>
+                {t('runs.list.jobsFailed')}
+              </option>
+            ) : (
+              !allJobs.complete && (
+                <option value="" disabled>
+                  {t('runs.list.jobsLoading', { count: allJobs.data?.length ?? 0 })}
+                </option>
+              )
+            )}
           </select>
         </Field>
         <Field id="runs-status" label={t('runs.list.filterStatus')}>
@@ -159,7 +235,7 @@ export default function RunList() {
         </Card>
       ) : (
         <>
-          <RunsTable runs={items} jobNames={jobNames} caption={t('runs.list.caption')} />
+          <RunsTable runs={items} jobNames={jobNames} loadingJobs={loadingJobs} caption={t('runs.list.caption')} />
           <div className="flex items-center gap-3">
             {runs.hasNextPage && (
               <Button onClick={() => void runs.fetchNextPage()} disabled={runs.isFetchingNextPage}>

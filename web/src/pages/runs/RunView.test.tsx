@@ -195,4 +195,69 @@ describe('RunView', () => {
     expect(pages.some((c) => c.url.searchParams.get('cursor') === 'page2')).toBe(true);
     expect(screen.getByTestId('results-count')).toHaveTextContent('3 results');
   });
+
+  it('keeps the cancel dialog open with the error when the cancel fails', async () => {
+    stubFetch({
+      [`GET /api/v1/runs/${RUN_ID}`]: makeRun(),
+      'GET /api/v1/results': { items: results, next_cursor: null },
+      [`POST /api/v1/runs/${RUN_ID}/cancel`]: () =>
+        new Response(JSON.stringify({ type: 'about:blank', title: 'Conflict', status: 409, detail: 'the run already finished' }), {
+          status: 409,
+          headers: { 'content-type': 'application/problem+json' },
+        }),
+    });
+    const user = userEvent.setup();
+    renderAt(`/runs/${RUN_ID}`, '/runs/:runId', <RunView />);
+    await user.click(await screen.findByRole('button', { name: 'Cancel run' }));
+    const dialog = await screen.findByRole('dialog', { name: 'Cancel this run?' });
+    await user.click(within(dialog).getByRole('button', { name: 'Cancel run' }));
+    expect(await within(dialog).findByRole('alert')).toHaveTextContent('Could not cancel the run: the run already finished');
+    expect(screen.getByRole('dialog', { name: 'Cancel this run?' })).toBeInTheDocument();
+    expect(within(screen.getByTestId('run-status')).getByText('Running')).toBeInTheDocument();
+  });
+
+  it('masks secret params in the job definition as it ran', async () => {
+    stubFetch({
+      [`GET /api/v1/runs/${RUN_ID}`]: makeRun({
+        job_spec: {
+          name: 'Core SNMP',
+          schedule: { type: 'manual' },
+          targets: { include: [{ type: 'range', value: '10.0.0.0/30' }] },
+          actions: [{ command: 'snmp.get', params: { community: 'hunter2', port: 161 } }],
+        },
+      }),
+      'GET /api/v1/results': { items: [], next_cursor: null },
+      'GET /api/v1/library/commands': [{ id: 'snmp.get', ui: { fields: { community: { widget: 'password', secret: true } } } }],
+    });
+    renderAt(`/runs/${RUN_ID}`, '/runs/:runId', <RunView />);
+    const spec = await screen.findByTestId('run-job-spec');
+    await waitFor(() => expect(spec).toHaveTextContent('"port": 161'));
+    expect(spec).toHaveTextContent('"community": "••••••"');
+    expect(spec).not.toHaveTextContent('hunter2');
+  });
+
+  it('moves focus into a result’s detail and back to its row when it closes', async () => {
+    stubRun();
+    const user = userEvent.setup();
+    renderAt(`/runs/${RUN_ID}`, '/runs/:runId', <RunView />);
+    const open = await screen.findByRole('button', { name: 'Show the result of 10.0.0.2, ping.icmp' });
+    await user.click(open);
+    const detail = screen.getByTestId('result-detail');
+    await waitFor(() => expect(within(detail).getByRole('heading', { name: '10.0.0.2' })).toHaveFocus());
+    await user.click(within(detail).getByRole('button', { name: 'Close the result detail' }));
+    expect(screen.queryByTestId('result-detail')).not.toBeInTheDocument();
+    await waitFor(() => expect(screen.getByRole('button', { name: 'Show the result of 10.0.0.2, ping.icmp' })).toHaveFocus());
+  });
+
+  it('names chunk states in words', async () => {
+    stubFetch({
+      [`GET /api/v1/runs/${RUN_ID}`]: makeRun({
+        chunks: [{ state: 'done', segment: 'dc1' }, { state: 'done', segment: 'dc1' }, { state: 'dead', segment: 'dc2' }] as never,
+      }),
+      'GET /api/v1/results': { items: results, next_cursor: null },
+    });
+    renderAt(`/runs/${RUN_ID}`, '/runs/:runId', <RunView />);
+    const whatRan = await screen.findByTestId('what-ran');
+    expect(within(whatRan).getByText('3 chunks (2 done, 1 failed (dead-lettered)); segments: dc1, dc2')).toBeInTheDocument();
+  });
 });

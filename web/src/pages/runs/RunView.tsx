@@ -1,7 +1,7 @@
 // One run: live progress over the WebSocket, cancel, every per-target result (virtualized,
 // sortable and filterable; filters kept in the URL), a result's detail with its raw output
 // and parsed fields, what exactly ran (job version, rendered commands) and export.
-import { useDeferredValue, useEffect, useMemo, useState } from 'react';
+import { useDeferredValue, useEffect, useMemo, useRef, useState } from 'react';
 import { Link, useParams, useSearchParams } from 'react-router';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
@@ -29,6 +29,7 @@ import { ResultDetail } from './ResultDetail';
 import { ResultsTable, sortRows, targetOrder, type SortColumn, type SortState } from './ResultsTable';
 import { RUNNING_REREAD_GAP_MS, useRunResults } from './useRunResults';
 import { LINK_BUTTON } from './RunsTable';
+import { maskSecretParams, useLibraryCommands } from './secrets';
 
 type RunDetail = Schemas['RunDetail'];
 
@@ -199,8 +200,19 @@ function ProgressPanel({
   );
 }
 
+/** The chunk states the server reports (`runs.chunkState.*`); others are shown as they come. */
+const CHUNK_STATES = ['pending', 'published', 'running', 'done', 'dead', 'cancelled'];
+
 function WhatRan({ run }: { run: RunDetail }) {
   const { t } = useTranslation();
+  const commands = useLibraryCommands();
+  // The job as it ran, its secret params masked (the library says which are secret).
+  const spec = useMemo(
+    () => ({ ...run.job_spec, actions: maskSecretParams(run.job_spec.actions, commands.data) }),
+    [run.job_spec, commands.data],
+  );
+  const stateName = (state: string) =>
+    CHUNK_STATES.includes(state) ? t(`runs.chunkState.${state}`) : state === '?' ? t('runs.chunkState.unknown') : state;
   const chunks = run.chunks as unknown as { state?: string; segment?: string }[];
   const byState = new Map<string, number>();
   const segments = new Set<string>();
@@ -242,7 +254,9 @@ function WhatRan({ run }: { run: RunDetail }) {
         <p className="text-sm text-muted-foreground">
           {t('runs.whatRan.chunks', {
             count: chunks.length,
-            states: [...byState.entries()].map(([state, n]) => `${formatNumber(n)} ${state}`).join(', '),
+            states: [...byState.entries()]
+              .map(([state, n]) => t('runs.whatRan.chunkCount', { count: n, n: formatNumber(n), state: stateName(state) }))
+              .join(', '),
             segments: [...segments].join(', ') || '—',
           })}
         </p>
@@ -250,7 +264,7 @@ function WhatRan({ run }: { run: RunDetail }) {
       <details className="text-sm">
         <summary className="cursor-pointer font-medium">{t('runs.whatRan.spec', { version: run.job_version })}</summary>
         <pre className="mt-2 max-h-96 overflow-auto rounded bg-muted p-3 font-mono text-xs" tabIndex={0} data-testid="run-job-spec">
-          {JSON.stringify(run.job_spec, null, 2)}
+          {JSON.stringify(spec, null, 2)}
         </pre>
       </details>
     </Card>
@@ -328,6 +342,20 @@ function ResultsSection({ run }: { run: RunDetail }) {
 
   const selected = useMemo(() => (selectedKey ? rows.find((row) => row.key === selectedKey) : undefined), [rows, selectedKey]);
 
+  // Closing the detail returns focus to the button of its row (or, when that row is
+  // scrolled out of the DOM or filtered away, to the results heading).
+  const tableRef = useRef<HTMLDivElement>(null);
+  const headingRef = useRef<HTMLHeadingElement>(null);
+  const closeDetail = () => {
+    const index = selectedKey ? visible.findIndex((row) => row.key === selectedKey) : -1;
+    setSelectedKey(null);
+    requestAnimationFrame(() => {
+      const button = index >= 0 ? tableRef.current?.querySelector<HTMLButtonElement>(`[data-index="${index}"] button`) : null;
+      if (button) button.focus();
+      else headingRef.current?.focus();
+    });
+  };
+
   const onExport = async (format: 'csv' | 'json') => {
     setExporting(format);
     try {
@@ -351,7 +379,7 @@ function ResultsSection({ run }: { run: RunDetail }) {
   return (
     <section aria-labelledby="results-heading" className="flex flex-col gap-3">
       <div className="flex flex-wrap items-end justify-between gap-3">
-        <h2 id="results-heading" className="text-base font-semibold">
+        <h2 id="results-heading" ref={headingRef} tabIndex={-1} className="text-base font-semibold">
           {t('runs.results.heading')}
         </h2>
         <div className="flex flex-wrap items-center gap-2" role="group" aria-label={t('runs.export.group')}>
@@ -412,7 +440,7 @@ function ResultsSection({ run }: { run: RunDetail }) {
       )}
 
       <div className={cn('grid gap-4', selected && 'xl:grid-cols-[minmax(0,1fr)_28rem]')}>
-        <div className="min-w-0">
+        <div className="min-w-0" ref={tableRef}>
           {rows.length === 0 ? (
             state.phase === 'error' ? (
               <ErrorState error={state.error} onRetry={retry} />
@@ -444,7 +472,7 @@ function ResultsSection({ run }: { run: RunDetail }) {
         </div>
         {selected && (
           <div className="min-w-0">
-            <ResultDetail result={selected.result} actionLabel={actionLabel} onClose={() => setSelectedKey(null)} />
+            <ResultDetail result={selected.result} actionLabel={actionLabel} onClose={closeDetail} />
           </div>
         )}
       </div>
@@ -500,21 +528,18 @@ export default function RunView() {
   const statusParam = statusFilterParams.get('status');
   const statusFilter = (RESULT_STATUSES as string[]).includes(statusParam ?? '') ? (statusParam as ResultStatus) : null;
 
+  // Throws on failure: the dialog then stays open, showing why, for a retry or a cancel.
   const cancel = async () => {
-    try {
-      const updated = unwrap(
-        await api.POST('/api/v1/runs/{id}/cancel', {
-          params: { path: { id: runId } },
-          body: { reason: cancelReason.trim() || null },
-        }),
-      );
-      queryClient.setQueryData<RunDetail>(['run', runId], (old) => (old ? { ...old, ...updated } : old));
-      void queryClient.invalidateQueries({ queryKey: ['runs'] });
-      toast.success(t('runs.cancel.done'));
-      setCancelReason('');
-    } catch (error) {
-      toast.error(t('runs.cancel.failed', { message: errorMessage(error) }));
-    }
+    const updated = unwrap(
+      await api.POST('/api/v1/runs/{id}/cancel', {
+        params: { path: { id: runId } },
+        body: { reason: cancelReason.trim() || null },
+      }),
+    );
+    queryClient.setQueryData<RunDetail>(['run', runId], (old) => (old ? { ...old, ...updated } : old));
+    void queryClient.invalidateQueries({ queryKey: ['runs'] });
+    toast.success(t('runs.cancel.done'));
+    setCancelReason('');
   };
 
   return (
@@ -575,6 +600,11 @@ export default function RunView() {
         confirmLabel={t('runs.cancel.confirm')}
         danger
         onConfirm={cancel}
+        renderError={(error) => (
+          <p role="alert" className="text-sm text-destructive" data-testid="cancel-error">
+            {t('runs.cancel.failed', { message: errorMessage(error) })}
+          </p>
+        )}
       >
         <div className="flex flex-col gap-3">
           <p>

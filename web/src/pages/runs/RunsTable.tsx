@@ -47,12 +47,15 @@ export function RunCounters({ run }: { run: Run }) {
 export function RunsTable({
   runs,
   jobNames,
+  loadingJobs,
   caption,
   testId = 'runs-table',
 }: {
   runs: Run[];
   /** Job names by id; the job column is left out when absent (one job's runs). */
   jobNames?: Map<string, string>;
+  /** Jobs whose names are still loading (not yet known to be deleted). */
+  loadingJobs?: ReadonlySet<string>;
   caption: string;
   testId?: string;
 }) {
@@ -114,7 +117,7 @@ export function RunsTable({
                 {jobNames && (
                   <td className="px-3 py-2">
                     <Link to={`/jobs/${run.job_id}`} className="underline-offset-2 hover:underline">
-                      {jobName ?? t('runs.list.unknownJob')}
+                      {jobName ?? (loadingJobs?.has(run.job_id) ? t('runs.list.loadingJob') : t('runs.list.unknownJob'))}
                     </Link>
                   </td>
                 )}

@@ -34,42 +34,63 @@ export function counterOf(counters: Schemas['RunCounters'], status: ResultStatus
   return status === 'fail' ? counters.failed : counters[status];
 }
 
-let numberFormat: Intl.NumberFormat | null = null;
-export function formatNumber(n: number): string {
-  numberFormat ??= new Intl.NumberFormat(i18n.language || 'en');
-  return numberFormat.format(n);
+// Formatters per language, made on first use: they follow `i18n.language` when it changes.
+const numberFormats = new Map<string, Intl.NumberFormat>();
+function numberFormat(digits?: number): Intl.NumberFormat {
+  const lang = i18n.language || 'en';
+  const key = `${lang}\u0000${digits ?? ''}`;
+  let format = numberFormats.get(key);
+  if (!format) {
+    format = new Intl.NumberFormat(lang, digits === undefined ? {} : { minimumFractionDigits: digits, maximumFractionDigits: digits });
+    numberFormats.set(key, format);
+  }
+  return format;
 }
 
-let dateTimeFormat: Intl.DateTimeFormat | null = null;
+export function formatNumber(n: number): string {
+  return numberFormat().format(n);
+}
+
+/** A number with exactly `digits` fraction digits, in the page language. */
+export function formatFixed(n: number, digits: number): string {
+  return numberFormat(digits).format(n);
+}
+
+const dateTimeFormats = new Map<string, Intl.DateTimeFormat>();
 /** A local date and time to the second, or an em dash. */
 export function formatDateTime(iso: string | null | undefined): string {
   if (!iso) return '—';
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return iso;
-  dateTimeFormat ??= new Intl.DateTimeFormat(i18n.language || 'en', { dateStyle: 'medium', timeStyle: 'medium' });
-  return dateTimeFormat.format(date);
+  const lang = i18n.language || 'en';
+  let format = dateTimeFormats.get(lang);
+  if (!format) {
+    format = new Intl.DateTimeFormat(lang, { dateStyle: 'medium', timeStyle: 'medium' });
+    dateTimeFormats.set(lang, format);
+  }
+  return format.format(date);
 }
 
 /** A latency: sub-millisecond precision below 10 ms. */
 export function formatLatency(ms: number | null | undefined): string {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
-  if (ms === 0) return '0 ms';
-  if (ms < 10) return `${ms.toFixed(2)} ms`;
-  if (ms < 1000) return `${ms.toFixed(0)} ms`;
-  return `${(ms / 1000).toFixed(2)} s`;
+  if (ms === 0) return i18n.t('runs.units.ms', { value: formatFixed(0, 0) });
+  if (ms < 10) return i18n.t('runs.units.ms', { value: formatFixed(ms, 2) });
+  if (ms < 1000) return i18n.t('runs.units.ms', { value: formatFixed(ms, 0) });
+  return i18n.t('runs.units.s', { value: formatFixed(ms / 1000, 2) });
 }
 
-/** A span of time in words-free units: `850 ms`, `4.2 s`, `3 min 12 s`, `2 h 5 min`. */
+/** A span of time in short units: `850 ms`, `4.2 s`, `3 min 12 s`, `2 h 5 min`, `3 d 4 h`. */
 export function formatSpan(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) return '—';
-  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 1000) return i18n.t('runs.units.ms', { value: formatFixed(Math.round(ms), 0) });
   const s = ms / 1000;
-  if (s < 60) return `${s.toFixed(1)} s`;
+  if (s < 60) return i18n.t('runs.units.s', { value: formatFixed(s, 1) });
   const minutes = Math.floor(s / 60);
-  if (minutes < 60) return `${minutes} min ${Math.floor(s % 60)} s`;
+  if (minutes < 60) return i18n.t('runs.units.minSec', { min: formatNumber(minutes), s: formatNumber(Math.floor(s % 60)) });
   const hours = Math.floor(minutes / 60);
-  if (hours < 48) return `${hours} h ${minutes % 60} min`;
-  return `${Math.floor(hours / 24)} d ${hours % 24} h`;
+  if (hours < 48) return i18n.t('runs.units.hourMin', { h: formatNumber(hours), min: formatNumber(minutes % 60) });
+  return i18n.t('runs.units.dayHour', { d: formatNumber(Math.floor(hours / 24)), h: formatNumber(hours % 24) });
 }
 
 /** How long a run took (or has taken so far). */
