@@ -117,7 +117,12 @@ describe('Agents page', () => {
     await user.click(within(dialog).getByRole('button', { name: 'Create token' }));
     const field = await within(dialog).findByLabelText('Enrollment token for lab');
     expect(field).toHaveValue('tok-123456');
-    expect(within(dialog).getByText(/OPSCONDUCTOR_ENROLLMENT_TOKEN=tok-123456/)).toBeInTheDocument();
+    // The example keeps the token in a 0600 file, off the command line, and points at this host.
+    const example = within(dialog).getByLabelText('Example agent command');
+    expect(example).toHaveTextContent('OPSCONDUCTOR_ENROLLMENT_TOKEN="$(cat enrollment-token)"');
+    expect(example).toHaveTextContent(`OPSCONDUCTOR_CONTROLLER_URL=http://${location.hostname}:50051`);
+    expect(within(dialog).getByLabelText('Example: saving the token in a file')).toHaveTextContent('install -m 600');
+    expect(within(dialog).queryByText(/tok-123456/)).not.toBeInTheDocument();
     expect(within(dialog).getByText(/will not be shown again/)).toBeInTheDocument();
     expect(calls.find((c) => c.method === 'POST')?.body).toEqual({ segment: 'lab', ttl_seconds: 86400 });
     await user.click(within(dialog).getByRole('button', { name: 'Copy Enrollment token for lab' }));

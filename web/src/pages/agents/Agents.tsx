@@ -1,6 +1,6 @@
 // Agents and segments: who runs the work, where, and how busy they are; segments with their
 // CIDRs and enrollment tokens. Refreshes every 10 seconds.
-import { useMemo, useState, type ReactNode } from 'react';
+import { useEffect, useMemo, useState, type ReactNode } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Network, Plus, Server } from 'lucide-react';
@@ -65,6 +65,10 @@ export default function Agents() {
   const list = agents.data ?? [];
   const live = list.filter((a) => !a.revoked_at);
   const online = live.filter((a) => a.online).length;
+
+  useEffect(() => {
+    document.title = `${t('agents.title')} · OpsConductor`;
+  }, [t]);
 
   return (
     <div className="flex flex-col gap-6">

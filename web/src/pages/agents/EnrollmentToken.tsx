@@ -17,17 +17,35 @@ const TTL_KEYS: Record<(typeof TTLS)[number], string> = {
   2_592_000: 'agents.enroll.ttl.month',
 };
 
-/** How an agent uses a token: the enrollment setting, on its first start only. */
-export function EnrollmentUsage({ token }: { token: string }) {
+/** The file the usage example keeps the token in. */
+const TOKEN_FILE = 'enrollment-token';
+/** The controller's default gRPC port (`grpc_listen`), which agents connect to. */
+export const DEFAULT_GRPC_PORT = 50051;
+
+/**
+ * How an agent uses a token: the enrollment setting, on its first start only. The token goes
+ * into a file only its owner can read, never onto a command line (shell history, `ps`): the
+ * agent takes it from `OPSCONDUCTOR_ENROLLMENT_TOKEN` (there is no token-file setting), filled
+ * from the file by the shell. The controller is assumed on this page's host, default port.
+ */
+export function EnrollmentUsage({ host = typeof location === 'undefined' ? '' : location.hostname }: { host?: string }) {
   const { t } = useTranslation();
-  const command = `OPSCONDUCTOR_ENROLLMENT_TOKEN=${token} \\\n  OPSCONDUCTOR_CONTROLLER_URL=http://controller:50051 \\\n  opsconductor agent`;
+  const controller = `http://${host || 'controller'}:${DEFAULT_GRPC_PORT}`;
+  const save = `install -m 600 /dev/null ${TOKEN_FILE}\ncat > ${TOKEN_FILE}`;
+  const command = `OPSCONDUCTOR_ENROLLMENT_TOKEN="$(cat ${TOKEN_FILE})" \\\n  OPSCONDUCTOR_CONTROLLER_URL=${controller} \\\n  opsconductor agent`;
   return (
     <div className="flex flex-col gap-1 text-sm">
       <p>{t('agents.enroll.usage')}</p>
+      <p>{t('agents.enroll.usageFile', { file: TOKEN_FILE })}</p>
+      <pre className="overflow-x-auto rounded-md bg-muted p-2 font-mono text-xs" aria-label={t('agents.enroll.usageFileExample')}>
+        {save}
+      </pre>
+      <p>{t('agents.enroll.usageRun')}</p>
       <pre className="overflow-x-auto rounded-md bg-muted p-2 font-mono text-xs" aria-label={t('agents.enroll.usageExample')}>
         {command}
       </pre>
-      <p className="text-xs text-muted-foreground">{t('agents.enroll.usageNote')}</p>
+      <p className="text-xs text-muted-foreground">{t('agents.enroll.usageEnv', { port: DEFAULT_GRPC_PORT })}</p>
+      <p className="text-xs text-muted-foreground">{t('agents.enroll.usageNote', { file: TOKEN_FILE })}</p>
     </div>
   );
 }
@@ -51,6 +69,8 @@ export function EnrollmentTokenForm({
   const [ttl, setTtl] = useState<number>(86_400);
   const create = useMutation({
     mutationFn: async (body: Schemas['TokenRequest']) => unwrap(await api.POST('/api/v1/enrollment-tokens', { body })),
+    // The answer holds the token: do not keep it in the mutation cache once the form is gone.
+    gcTime: 0,
     onSuccess: (created) => toast.success(t('agents.enroll.created', { segment: created.segment })),
   });
   const created = create.data;
@@ -69,7 +89,7 @@ export function EnrollmentTokenForm({
             {t('agents.enroll.validFor', { ttl: t(TTL_KEYS[created.ttl_seconds as (typeof TTLS)[number]] ?? 'agents.enroll.ttl.seconds', { count: created.ttl_seconds }) })}
           </p>
         </SecretOnce>
-        <EnrollmentUsage token={created.token} />
+        <EnrollmentUsage />
         <div>
           <Button onClick={() => create.reset()}>{t('agents.enroll.another')}</Button>
         </div>

@@ -5,7 +5,8 @@ import { useState, type DragEvent, type KeyboardEvent } from 'react';
 import { useTranslation } from 'react-i18next';
 import { ArrowDown, ArrowUp, GripVertical, Replace, Trash2 } from 'lucide-react';
 import type { FieldProblem, Schemas } from '../../api/client';
-import { Button, Card, Field, Input } from '../../components/ui';
+import { Button, Card, Input } from '../../components/ui';
+import { describedBy, Field } from './InlineField';
 import { cn } from '../../lib/cn';
 import { CommandPickerDialog } from './CommandPicker';
 import { CommandPreview } from './CommandPreview';
@@ -91,7 +92,13 @@ export function ActionCard({
       className={cn('list-none', drag.dragging && 'opacity-50')}
     >
       <Card className={cn('flex flex-col', drag.over && 'ring-2 ring-ring')}>
-        <section id={id} aria-label={t('builder.action.region', { n })} data-testid={`action-card-${index}`} tabIndex={-1}>
+        <section
+          id={id}
+          aria-label={t('builder.action.region', { n })}
+          aria-describedby={cardProblems.length > 0 ? `${id}-problems` : undefined}
+          data-testid={`action-card-${index}`}
+          tabIndex={-1}
+        >
           <header className="flex flex-wrap items-center gap-2 border-b border-border px-3 py-2">
             <button
               id={`${id}-handle`}
@@ -141,7 +148,7 @@ export function ActionCard({
 
           <div className="flex flex-col gap-4 p-3">
             {cardProblems.length > 0 && (
-              <p role="alert" className="text-sm text-destructive">
+              <p id={`${id}-problems`} className="text-sm text-destructive">
                 {cardProblems.join('; ')}
               </p>
             )}
@@ -168,7 +175,7 @@ export function ActionCard({
                   </Button>
                 </div>
                 {at('.command').length > 0 && (
-                  <p id={`${id}-command-error`} role="alert" className="text-xs text-destructive">
+                  <p id={`${id}-command-error`} className="text-xs text-destructive">
                     {at('.command').join('; ')}
                   </p>
                 )}
@@ -179,6 +186,7 @@ export function ActionCard({
                   value={action.name ?? ''}
                   placeholder={title}
                   aria-invalid={at('.name').length > 0 || undefined}
+                  aria-describedby={describedBy(`${id}-name`, { help: true, error: at('.name').length > 0 })}
                   onChange={(e) => onChange({ ...action, name: e.target.value || null })}
                 />
               </Field>
@@ -196,7 +204,7 @@ export function ActionCard({
                   className="h-9 rounded-md border border-input bg-background px-2 text-sm aria-[invalid=true]:border-destructive"
                   value={action.credential ?? ''}
                   aria-invalid={at('.credential').length > 0 || undefined}
-                  aria-describedby={`${id}-credential-help`}
+                  aria-describedby={describedBy(`${id}-credential`, { help: true, error: at('.credential').length > 0 })}
                   onChange={(e) => onChange({ ...action, credential: e.target.value || null })}
                 >
                   <option value="">{t('builder.action.noCredential')}</option>
@@ -257,7 +265,7 @@ export function ActionCard({
                     className="max-w-48"
                     value={action.timeout_ms ?? ''}
                     placeholder={String(command.timeout_ms ?? 5000)}
-                    aria-describedby={`${id}-timeout-help`}
+                    aria-describedby={describedBy(`${id}-timeout`, { help: true, error: at('.timeout_ms').length > 0 })}
                     aria-invalid={at('.timeout_ms').length > 0 || undefined}
                     onChange={(e) => onChange({ ...action, timeout_ms: e.target.value === '' ? null : Number(e.target.value) })}
                   />
@@ -302,11 +310,11 @@ export function CriteriaEditor({
     onChange({ ...action, criteria: { ...(action.criteria ?? {}), [key]: value || null } });
   const outputs = Object.entries(command.outputs ?? {});
   return (
-    <fieldset className="flex flex-col gap-2" id={`${id}-criteria`}>
+    <fieldset className="flex flex-col gap-2" id={`${id}-criteria`} aria-describedby={problems.all.length > 0 ? `${id}-criteria-error` : undefined}>
       <legend className="text-sm font-medium">{t('builder.criteria.legend')}</legend>
       <p className="text-xs text-muted-foreground">{t('builder.criteria.help')}</p>
       {problems.all.length > 0 && (
-        <p role="alert" className="text-xs text-destructive">
+        <p id={`${id}-criteria-error`} className="text-xs text-destructive">
           {problems.all.join('; ')}
         </p>
       )}

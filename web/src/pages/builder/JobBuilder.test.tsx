@@ -67,8 +67,7 @@ beforeEach(() => {
 });
 afterEach(() => vi.unstubAllGlobals());
 
-function renderAt(path: string) {
-  const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+function renderAt(path: string, client = new QueryClient({ defaultOptions: { queries: { retry: false } } })) {
   const router = createMemoryRouter(
     [
       {
@@ -110,6 +109,10 @@ describe('JobBuilder', () => {
     expect(name).toHaveAttribute('aria-invalid', 'true');
     expect(screen.getByTestId('validation-summary')).toHaveTextContent('2 problems');
     expect(screen.getByTestId('validation-summary')).toHaveTextContent('actions: a job needs at least one action');
+    // Inline errors are linked to their fields, not alerts; the summary is announced politely.
+    expect(name).toHaveAccessibleDescription('must not be empty');
+    expect(screen.queryAllByRole('alert')).toHaveLength(0);
+    expect(screen.getByTestId('validation-announcement')).toHaveTextContent('2 problems');
     await userEvent.type(name, 'x');
     await waitFor(() => expect(screen.getByTestId('validation-summary')).toHaveTextContent('The job is valid.'));
     expect(document.getElementById('job-name-error')).toBeNull();
@@ -199,5 +202,73 @@ describe('JobBuilder', () => {
     expect(save).toHaveAttribute('title', 'Needs the operator role');
     expect(screen.getByRole('button', { name: 'Save and run now' })).toBeDisabled();
     expect(screen.getByRole('button', { name: 'Save as template' })).toBeDisabled();
+  });
+
+  it('refetches a cached job on reopening and saves with the fresh ETag', async () => {
+    // The builder saw version 4 earlier; a bulk pause on the dashboard has since made it 5.
+    const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+    client.setQueryData(['library', 'commands'], commands);
+    client.setQueryData(['library', 'parsers'], parsers);
+    client.setQueryData(['job', 'job-1', 'with-etag'], { job, etag: '"4"' });
+    client.setQueryData(['job', 'job-1'], job);
+    const paused = { ...job, version: 5, enabled: false };
+    calls = stubFetch((method, path) => {
+      if (path === '/api/v1/credentials') return json({ items: [] });
+      if (path === '/api/v1/segments') return json([]);
+      if (path === '/api/v1/jobs/validate') return json({ valid: true });
+      if (path === '/api/v1/library/preview') return json({ command: 'ping.icmp', kind: 'ping', params: {}, text: 'ping', truncated: false });
+      if (method === 'GET' && path === '/api/v1/jobs/job-1') return json(paused, 200, { etag: '"5"' });
+      if (method === 'PUT' && path === '/api/v1/jobs/job-1') return json({ ...paused, name: 'core ping 2', version: 6 }, 200, { etag: '"6"' });
+      return undefined;
+    });
+    const user = userEvent.setup();
+    renderAt('/jobs/job-1/edit', client);
+    await waitFor(() => expect(screen.getByTestId('builder-dirty-state')).toHaveTextContent('Saved, version 5'));
+    expect(screen.getByRole('checkbox', { name: 'Enabled (fires on its schedule)' })).not.toBeChecked();
+    expect(document.title).toBe('Edit job: core ping · OpsConductor');
+    expect(calls.filter((c) => c.method === 'GET' && c.path === '/api/v1/jobs/job-1')).toHaveLength(1);
+
+    await user.type(screen.getByLabelText('Job name'), ' 2');
+    await user.click(screen.getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(calls.some((c) => c.method === 'PUT')).toBe(true));
+    const sent = calls.find((c) => c.method === 'PUT')!;
+    expect(sent.headers.get('if-match')).toBe('"5"');
+    expect((sent.body as { enabled: boolean }).enabled).toBe(false);
+    await waitFor(() => expect(screen.getByTestId('builder-dirty-state')).toHaveTextContent('Saved, version 6'));
+    // The history page's copy of the job and the job lists are refreshed.
+    expect(client.getQueryState(['job', 'job-1'])?.isInvalidated).toBe(true);
+    expect(client.getQueryData(['job', 'job-1', 'with-etag'])).toMatchObject({ etag: '"6"' });
+  });
+
+  it('keeps a draft being edited when a newer version comes in', async () => {
+    const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+    const user = userEvent.setup();
+    renderAt('/jobs/job-1/edit', client);
+    const name = await screen.findByLabelText('Job name');
+    await user.type(name, ' mine');
+    // Someone else saves version 5, and the builder's query fetches it.
+    const theirs = { ...job, name: 'their name', version: 5 };
+    stubFetch((method, path, body) => {
+      if (path === '/api/v1/jobs/validate') return validate(body as { name: string });
+      if (path === '/api/v1/library/preview') return json({ command: 'ping.icmp', kind: 'ping', params: {}, text: 'ping', truncated: false });
+      if (method === 'GET' && path === '/api/v1/jobs/job-1') return json(theirs, 200, { etag: '"5"' });
+      if (method === 'PUT' && path === '/api/v1/jobs/job-1') return json({ type: 'about:blank', title: 'Precondition Failed', status: 412, detail: 'version mismatch' }, 412);
+      return undefined;
+    });
+    await client.refetchQueries({ queryKey: ['job', 'job-1', 'with-etag'] });
+    expect(client.getQueryData(['job', 'job-1', 'with-etag'])).toMatchObject({ etag: '"5"' });
+    expect(screen.getByLabelText('Job name')).toHaveValue('core ping mine');
+    expect(screen.getByTestId('builder-dirty-state')).toHaveTextContent('Unsaved changes');
+    // Saving the edits is checked against the version they started from.
+    await user.click(screen.getByRole('button', { name: 'Save' }));
+    await screen.findByRole('dialog', { name: 'Someone else changed this job' });
+    await user.click(screen.getByRole('button', { name: 'Load their version' }));
+    await waitFor(() => expect(screen.getByLabelText('Job name')).toHaveValue('their name'));
+  });
+
+  it('titles the page', async () => {
+    renderAt('/jobs/new');
+    await screen.findByLabelText('Job name');
+    expect(document.title).toBe('New job · OpsConductor');
   });
 });

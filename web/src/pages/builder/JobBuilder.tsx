@@ -12,7 +12,8 @@ import { toast } from 'sonner';
 import { api, ApiError, errorMessage, unwrap, type FieldProblem } from '../../api/client';
 import { useAuth } from '../../auth/AuthProvider';
 import { ConfirmDialog, Dialog } from '../../components/Dialog';
-import { Button, Card, ErrorState, Field, Input, LoadingRows, PageHeader } from '../../components/ui';
+import { Button, Card, ErrorState, Input, LoadingRows, PageHeader } from '../../components/ui';
+import { describedBy, Field } from './InlineField';
 import { TargetPicker } from './targets/TargetPicker';
 import { ScheduleEditor } from './schedule/ScheduleEditor';
 import { ActionList } from './ActionList';
@@ -53,10 +54,19 @@ export default function JobBuilder() {
       return { job: view, etag: result.response.headers.get('etag') ?? `"${view.version}"` };
     },
     enabled: !!jobId,
-    staleTime: Infinity,
+    // A cached copy shows at once, but is always asked for again: another page (a bulk pause
+    // on the dashboard) may have changed the job, and saving with its old ETag would fail.
+    // The editor takes a newer version only while the draft is untouched.
+    refetchOnMount: 'always',
   });
   const commands = useCommands();
   const parsers = useParsers();
+  const jobName = job.data?.job.name;
+
+  useEffect(() => {
+    const title = !jobId ? t('builder.titleNew') : jobName !== undefined ? t('builder.titleEditNamed', { name: jobName }) : t('builder.titleEdit');
+    document.title = `${title} · OpsConductor`;
+  }, [t, jobId, jobName]);
 
   if ((jobId && job.isPending) || commands.isPending || parsers.isPending) {
     return (
@@ -66,7 +76,9 @@ export default function JobBuilder() {
       </div>
     );
   }
-  const failure = (jobId && job.error) || commands.error || parsers.error;
+  // A failed background refetch keeps the editor (and the draft in it): only a failed first
+  // load is an error page.
+  const failure = (jobId && !job.data && job.error) || (!commands.data && commands.error) || (!parsers.data && parsers.error);
   if (failure) {
     return (
       <div>
@@ -99,7 +111,16 @@ function Editor({ jobId, loaded }: { jobId?: string; loaded?: Loaded }) {
 
   const [draft, setDraft] = useState<Draft>(() => draftOf(specFrom(loaded?.job) ?? emptyJob()));
   const [baseline, setBaseline] = useState(() => stableJson(cleanJob(specFrom(loaded?.job) ?? emptyJob())));
-  const [etag, setEtag] = useState(loaded?.etag);
+  // The stored version the draft is based on (its ETag goes into `If-Match`). It follows
+  // `loaded` only while the draft is untouched; afterwards only saves and explicit reloads.
+  const [base, setBase] = useState<Loaded | undefined>(loaded);
+  const etag = base?.etag;
+  // The draft as last initialised from the server (first load, a newer version that came in
+  // before any edit, an explicit reload): while `draft` is this very object, the user has not
+  // touched it and a newer version may replace it.
+  const untouched = useRef<Draft>(draft);
+  const draftRef = useRef(draft);
+  draftRef.current = draft;
   const [saving, setSaving] = useState<null | 'save' | 'run' | 'overwrite'>(null);
   const [saveProblems, setSaveProblems] = useState<FieldProblem[] | null>(null);
   const [conflict, setConflict] = useState(false);
@@ -123,18 +144,38 @@ function Editor({ jobId, loaded }: { jobId?: string; loaded?: Loaded }) {
   }, []);
 
   const replaceSpec = (next: JobSpec) => {
+    const replaced = draftOf(next);
     setSaveProblems(null);
-    setDraft(draftOf(next));
+    setDraft(replaced);
     setTagsText((next.tags ?? []).join(', '));
+    return replaced;
   };
+
+  /** Starts over from a stored version: draft, baseline and ETag. */
+  const adopt = (next: Loaded) => {
+    const nextSpec = specFrom(next.job) ?? emptyJob();
+    untouched.current = replaceSpec(nextSpec);
+    setBaseline(stableJson(cleanJob(nextSpec)));
+    setBase(next);
+  };
+  const adoptRef = useRef(adopt);
+  adoptRef.current = adopt;
+
+  // A refetch (on mount, or after an invalidation) brought a newer version: take it while the
+  // draft is untouched; never overwrite edits (saving them answers 412 and offers a reload).
+  const baseVersion = base?.job.version;
+  useEffect(() => {
+    if (!loaded || baseVersion === undefined || loaded.job.version <= baseVersion) return;
+    if (draftRef.current !== untouched.current) return;
+    adoptRef.current(loaded);
+  }, [loaded, baseVersion]);
 
   // ---- save ---------------------------------------------------------------------------
 
   const save = async (mode: 'save' | 'run' | 'overwrite') => {
     setSaving(mode);
     try {
-      let view: JobView = loaded?.job as JobView;
-      let newTag = etag;
+      let view: JobView = base?.job as JobView;
       const body = spec;
       if (!jobId || dirty || mode === 'overwrite') {
         const result = jobId
@@ -144,11 +185,13 @@ function Editor({ jobId, loaded }: { jobId?: string; loaded?: Loaded }) {
             })
           : await api.POST('/api/v1/jobs', { body });
         view = unwrap(result);
-        newTag = result.response.headers.get('etag') ?? `"${view.version}"`;
-        setEtag(newTag);
+        const newTag = result.response.headers.get('etag') ?? `"${view.version}"`;
+        setBase({ job: view, etag: newTag });
         setBaseline(stableJson(body));
         setSaveProblems(null);
         queryClient.setQueryData(['job', view.id, 'with-etag'], { job: view, etag: newTag });
+        // The history page's bare job and every job list are out of date too.
+        void queryClient.invalidateQueries({ queryKey: ['job', view.id], exact: true });
         void queryClient.invalidateQueries({ queryKey: ['jobs'] });
         toast.success(t('builder.save.saved', { name: view.name }));
       }
@@ -180,11 +223,9 @@ function Editor({ jobId, loaded }: { jobId?: string; loaded?: Loaded }) {
     const result = await api.GET('/api/v1/jobs/{id}', { params: { path: { id: jobId } } });
     const view = unwrap(result);
     const tag = result.response.headers.get('etag') ?? `"${view.version}"`;
-    queryClient.setQueryData(['job', jobId, 'with-etag'], { job: view, etag: tag });
-    const next = specFrom(view) ?? emptyJob();
-    replaceSpec(next);
-    setBaseline(stableJson(cleanJob(next)));
-    setEtag(tag);
+    const latest = { job: view, etag: tag };
+    queryClient.setQueryData(['job', jobId, 'with-etag'], latest);
+    adopt(latest);
     toast.info(t('builder.conflict.reloaded'));
   };
 
@@ -252,7 +293,7 @@ function Editor({ jobId, loaded }: { jobId?: string; loaded?: Loaded }) {
   const at = (field: string) => problemsAt(problems, field).join('; ') || undefined;
   const targetProblems = problemsUnder(problems, 'targets');
   const scheduleProblems = problemsUnder(problems, 'schedule');
-  const tagProblems = problemsUnder(problems, 'tags');
+  const tagsError = problemsUnder(problems, 'tags').map((p) => p.message).join('; ') || undefined;
   const actionListProblems = problemsAt(problems, 'actions');
   const generalProblems = problems.filter((p) => p.field === '');
 
@@ -263,7 +304,7 @@ function Editor({ jobId, loaded }: { jobId?: string; loaded?: Loaded }) {
     <div className="flex flex-col gap-4">
       <UnsavedGuard shouldBlock={() => dirty && !leaving.current} />
       <PageHeader
-        title={jobId ? t('builder.titleEditNamed', { name: loaded?.job.name ?? '' }) : t('builder.titleNew')}
+        title={jobId ? t('builder.titleEditNamed', { name: base?.job.name ?? '' }) : t('builder.titleNew')}
         actions={
           <>
             <Button onClick={() => setLoadingTemplate(true)}>
@@ -307,7 +348,7 @@ function Editor({ jobId, loaded }: { jobId?: string; loaded?: Loaded }) {
         }
       >
         <span data-testid="builder-dirty-state" aria-live="polite">
-          {dirty ? t('builder.unsaved') : jobId ? t('builder.savedVersion', { version: loaded?.job.version ?? '' }) : t('builder.newHint')}
+          {dirty ? t('builder.unsaved') : jobId ? t('builder.savedVersion', { version: base?.job.version ?? '' }) : t('builder.newHint')}
         </span>
         {!canEdit && <span className="ml-2 font-medium">{t('builder.viewerNote')}</span>}
       </PageHeader>
@@ -348,7 +389,7 @@ function Editor({ jobId, loaded }: { jobId?: string; loaded?: Loaded }) {
                 {t('builder.general.title')}
               </h2>
               {generalProblems.length > 0 && (
-                <p role="alert" className="text-sm text-destructive">
+                <p className="text-sm text-destructive">
                   {generalProblems.map((p) => p.message).join('; ')}
                 </p>
               )}
@@ -360,15 +401,16 @@ function Editor({ jobId, loaded }: { jobId?: string; loaded?: Loaded }) {
                     required
                     maxLength={200}
                     aria-invalid={!!at('name') || undefined}
-                    aria-describedby={at('name') ? 'job-name-error' : undefined}
+                    aria-describedby={describedBy('job-name', { error: at('name') })}
                     onChange={(e) => update((j) => ({ ...j, name: e.target.value }))}
                   />
                 </Field>
-                <Field id="job-tags" label={t('builder.general.tags')} help={t('builder.general.tagsHelp')} error={tagProblems.map((p) => p.message).join('; ') || undefined}>
+                <Field id="job-tags" label={t('builder.general.tags')} help={t('builder.general.tagsHelp')} error={tagsError}>
                   <Input
                     id="job-tags"
                     value={tagsText}
-                    aria-describedby="job-tags-help"
+                    aria-invalid={!!tagsError || undefined}
+                    aria-describedby={describedBy('job-tags', { help: true, error: tagsError })}
                     placeholder={t('builder.general.tagsPlaceholder')}
                     onChange={(e) => {
                       setTagsText(e.target.value);
@@ -384,6 +426,8 @@ function Editor({ jobId, loaded }: { jobId?: string; loaded?: Loaded }) {
                   rows={2}
                   className="rounded-md border border-input bg-background p-2 text-sm"
                   value={draft.job.description ?? ''}
+                  aria-invalid={!!at('description') || undefined}
+                  aria-describedby={describedBy('job-description', { error: at('description') })}
                   onChange={(e) => update((j) => ({ ...j, description: e.target.value }))}
                 />
               </Field>
@@ -404,7 +448,7 @@ function Editor({ jobId, loaded }: { jobId?: string; loaded?: Loaded }) {
               <h2 id="builder-targets-title" className="text-lg font-semibold">
                 {t('builder.targets.title')}
               </h2>
-              <div id="job-targets" tabIndex={-1}>
+              <div id="job-targets" tabIndex={-1} aria-describedby={targetProblems.length > 0 ? 'job-targets-problems' : undefined}>
                 <TargetPicker
                   value={draft.job.targets}
                   onChange={(targets) => update((j) => ({ ...j, targets }))}
@@ -412,7 +456,7 @@ function Editor({ jobId, loaded }: { jobId?: string; loaded?: Loaded }) {
                 />
               </div>
               {targetProblems.length > 0 && (
-                <div role="alert" data-testid="targets-problems">
+                <div id="job-targets-problems" data-testid="targets-problems">
                   <ul className="text-sm text-destructive">
                     {targetProblems.map((p, i) => (
                       <li key={i}>{p.message}</li>
@@ -425,7 +469,7 @@ function Editor({ jobId, loaded }: { jobId?: string; loaded?: Loaded }) {
 
           <div className="flex flex-col gap-2">
             {actionListProblems.length > 0 && (
-              <p role="alert" className="text-sm text-destructive">
+              <p className="text-sm text-destructive">
                 {actionListProblems.join('; ')}
               </p>
             )}
@@ -455,17 +499,17 @@ function Editor({ jobId, loaded }: { jobId?: string; loaded?: Loaded }) {
               <h2 id="builder-schedule-title" className="text-lg font-semibold">
                 {t('builder.schedule.title')}
               </h2>
-              <div id="job-schedule" tabIndex={-1}>
+              <div id="job-schedule" tabIndex={-1} aria-describedby={scheduleProblems.length > 0 ? 'job-schedule-problems' : undefined}>
                 <ScheduleEditor value={draft.job.schedule} onChange={(schedule) => update((j) => ({ ...j, schedule }))} />
               </div>
               {scheduleProblems.length > 0 && (
-                <div role="alert" data-testid="schedule-problems">
-<ul className="text-sm text-destructive">
-                  {scheduleProblems.map((p, i) => (
-                    <li key={i}>{p.message}</li>
-                  ))}
-                </ul>
-</div>
+                <div id="job-schedule-problems" data-testid="schedule-problems">
+                  <ul className="text-sm text-destructive">
+                    {scheduleProblems.map((p, i) => (
+                      <li key={i}>{p.message}</li>
+                    ))}
+                  </ul>
+                </div>
               )}
             </section>
           </Card>

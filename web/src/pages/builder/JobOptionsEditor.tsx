@@ -2,7 +2,8 @@
 // Empty fields leave the server's defaults in place.
 import { useTranslation } from 'react-i18next';
 import type { FieldProblem, Schemas } from '../../api/client';
-import { Field, Input } from '../../components/ui';
+import { Input } from '../../components/ui';
+import { describedBy, Field } from './InlineField';
 import { problemsAt, type JobOptions } from './model';
 
 const NUMBERS = [
@@ -34,7 +35,7 @@ export function JobOptionsEditor({
           id="job-option-segment"
           className="h-9 rounded-md border border-input bg-background px-2 text-sm"
           value={value.segment ?? ''}
-          aria-describedby="job-option-segment-help"
+          aria-describedby={describedBy('job-option-segment', { help: true, error: error('segment') })}
           aria-invalid={!!error('segment') || undefined}
           onChange={(e) => set('segment', e.target.value || null)}
         >
@@ -57,7 +58,7 @@ export function JobOptionsEditor({
             step={1}
             placeholder={t('builder.options.default')}
             value={(value[key] as number | null | undefined) ?? ''}
-            aria-describedby={`job-option-${key}-help`}
+            aria-describedby={describedBy(`job-option-${key}`, { help: true, error: error(key) })}
             aria-invalid={!!error(key) || undefined}
             onChange={(e) => set(key, e.target.value === '' ? undefined : Number(e.target.value))}
           />
@@ -68,7 +69,8 @@ export function JobOptionsEditor({
           id="job-option-overlap"
           className="h-9 rounded-md border border-input bg-background px-2 text-sm"
           value={value.overlap ?? ''}
-          aria-describedby="job-option-overlap-help"
+          aria-describedby={describedBy('job-option-overlap', { help: true, error: error('overlap') })}
+          aria-invalid={!!error('overlap') || undefined}
           onChange={(e) => set('overlap', e.target.value || undefined)}
         >
           <option value="">{t('builder.options.default')}</option>

@@ -140,9 +140,15 @@ export function ParamsForm({
   const rootErrors = problems.filter((p) => p.field === problemPrefix).map((p) => p.message);
 
   return (
-    <div className="flex flex-col gap-2" data-testid={`${idPrefix}-form`} role="group" aria-label={t('builder.action.paramsFormLabel', { command: command.name })}>
+    <div
+      className="flex flex-col gap-2"
+      data-testid={`${idPrefix}-form`}
+      role="group"
+      aria-label={t('builder.action.paramsFormLabel', { command: command.name })}
+      aria-describedby={rootErrors.length > 0 ? `${idPrefix}-root-error` : undefined}
+    >
       {rootErrors.length > 0 && (
-        <div role="alert" className="text-xs text-destructive">
+        <div id={`${idPrefix}-root-error`} className="text-xs text-destructive">
           {rootErrors.map((m, i) => (
             <p key={i}>{m}</p>
           ))}

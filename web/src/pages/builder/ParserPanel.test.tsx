@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { render, screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { ParserPanel } from './ParserPanel';
+import { ParsedView, ParserPanel } from './ParserPanel';
 import { json, jsonHealth, parsers, stubFetch } from './test/fixtures';
 
 // rjsf and Radix are slow to render in jsdom on a busy machine.
@@ -81,7 +81,25 @@ describe('ParserPanel', () => {
     await user.selectOptions(screen.getByLabelText('Parser to add'), 'http.json_health');
     await user.click(screen.getByRole('button', { name: 'Add parser' }));
     expect(onChange).toHaveBeenLastCalledWith(['http.json_health']);
-    expect(screen.getByRole('alert')).toHaveTextContent('unknown parser');
+    expect(screen.getByRole('group', { name: 'Parsers' })).toHaveAccessibleDescription('unknown parser');
+    expect(screen.queryByRole('alert')).not.toBeInTheDocument();
     expect(screen.getByRole('button', { name: 'Fetch a real sample' })).toBeDisabled();
+  });
+
+  it('shows at most 200 rows of a big parser result, saying how many there are', () => {
+    const rows = Array.from({ length: 1000 }, (_, i) => ({ name: `row-${i}`, status: 'UP' }));
+    render(<ParsedView parsed={{ fields: {}, rows }} />);
+    const table = screen.getByRole('table', { name: 'Rows (1000)' });
+    expect(within(table).getAllByRole('row')).toHaveLength(1 + 200);
+    expect(within(table).getByText('row-199')).toBeInTheDocument();
+    expect(within(table).queryByText('row-200')).toBeNull();
+    expect(screen.getByTestId('parser-rows-capped')).toHaveTextContent('Showing 200 of 1000 rows.');
+    expect(screen.getByText('Parsed: 0 fields, 1000 rows.')).toBeInTheDocument();
+  });
+
+  it('shows every row of a small parser result without a note', () => {
+    render(<ParsedView parsed={{ fields: {}, rows: [{ name: 'db' }, { name: 'cache' }] }} />);
+    expect(within(screen.getByRole('table', { name: 'Rows (2)' })).getAllByRole('row')).toHaveLength(3);
+    expect(screen.queryByTestId('parser-rows-capped')).toBeNull();
   });
 });

@@ -54,10 +54,20 @@ function FieldsTable({ fields, caption }: { fields: Record<string, unknown>; cap
   );
 }
 
-function RowsTable({ rows, caption }: { rows: Record<string, unknown>[]; caption: string }) {
+/** Rows the parser test shows at most: a big sample would otherwise freeze the tab. */
+export const MAX_SHOWN_ROWS = 200;
+
+function RowsTable({ rows: all, caption }: { rows: Record<string, unknown>[]; caption: string }) {
+  const { t } = useTranslation();
+  const rows = all.length > MAX_SHOWN_ROWS ? all.slice(0, MAX_SHOWN_ROWS) : all;
   const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
   return (
     <div className="overflow-x-auto">
+      {rows.length < all.length && (
+        <p className="py-1 text-xs text-muted-foreground" data-testid="parser-rows-capped">
+          {t('builder.parser.rowsCapped', { shown: rows.length, count: all.length })}
+        </p>
+      )}
       <table className="w-full text-left text-xs">
         <caption className="py-1 text-left text-sm font-medium">{caption}</caption>
         <thead>
@@ -256,7 +266,7 @@ export function ParserPanel({
           </>
         )}
         {problems.length > 0 && (
-          <p id={`${idPrefix}-parsers-error`} role="alert" className="text-xs text-destructive">
+          <p id={`${idPrefix}-parsers-error`} className="text-xs text-destructive">
             {problems.join('; ')}
           </p>
         )}

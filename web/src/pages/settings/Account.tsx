@@ -42,6 +42,8 @@ function PasswordForm() {
   const [local, setLocal] = useState<{ next?: string; repeat?: string }>({});
   const change = useMutation({
     mutationFn: async (body: Schemas['PasswordChange']) => unwrap(await api.POST('/api/v1/auth/password', { body })),
+    // The variables hold a password: drop the mutation from the cache once the form is gone.
+    gcTime: 0,
     onSuccess: () => {
       toast.success(t('settings.account.changed'));
       // Every session of ours has ended on the server: sign in again.

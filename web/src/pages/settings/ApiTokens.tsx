@@ -43,6 +43,12 @@ export function expiryFor(choice: Expiry, date: string, now = Date.now()): strin
   return new Date(now + Number(choice) * 86_400_000).toISOString();
 }
 
+/** `YYYY-MM-DD` of `date` in local time: what a date input shows and `expiryFor` reads. */
+export function localDate(date = new Date()): string {
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+}
+
 export default function ApiTokens() {
   const { t } = useTranslation();
   const { can, me } = useAuth();
@@ -178,7 +184,7 @@ export default function ApiTokens() {
   );
 }
 
-function CreateTokenForm({ onDone }: { onDone: () => void }) {
+function CreateTokenForm({ onDone: close }: { onDone: () => void }) {
   const { t } = useTranslation();
   const { me } = useAuth();
   const id = useId();
@@ -190,11 +196,18 @@ function CreateTokenForm({ onDone }: { onDone: () => void }) {
   const [date, setDate] = useState('');
   const create = useMutation({
     mutationFn: async (body: Schemas['NewApiToken']) => unwrap(await api.POST('/api/v1/api-tokens', { body })),
+    // The answer holds the token: do not keep it in the mutation cache once the form is gone.
+    gcTime: 0,
     onSuccess: async (created) => {
       toast.success(t('settings.apiTokens.created', { name: created.name }));
       await queryClient.invalidateQueries({ queryKey: ['api-tokens'] });
     },
   });
+  // Closing drops the shown-once token (the form also unmounts with the dialog).
+  const onDone = () => {
+    create.reset();
+    close();
+  };
 
   if (create.data) {
     return (
@@ -219,7 +232,7 @@ function CreateTokenForm({ onDone }: { onDone: () => void }) {
   const nameError = fieldError(create.error, 'name');
   const roleError = fieldError(create.error, 'role');
   const expiryError = fieldError(create.error, 'expires_at');
-  const today = new Date().toISOString().slice(0, 10);
+  const today = localDate();
   return (
     <form onSubmit={submit} className="flex flex-col gap-3" noValidate>
       <Field id={`${id}-name`} label={t('settings.apiTokens.name')} help={t('settings.apiTokens.nameHelp')} error={nameError}>

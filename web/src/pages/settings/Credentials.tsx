@@ -308,6 +308,8 @@ function CreateCredentialForm({ onDone }: { onDone: () => void }) {
   const [values, setValues] = useState<Record<string, string>>({});
   const create = useMutation({
     mutationFn: async (body: Schemas['NewCredential']) => unwrap(await api.POST('/api/v1/credentials', { body })),
+    // The variables hold the secret: drop the mutation from the cache once the form is gone.
+    gcTime: 0,
     onSuccess: async (created) => {
       setValues({});
       toast.success(t('settings.credentials.created', { name: created.name }));
@@ -375,6 +377,9 @@ function useUpdateCredential(credential: Credential, onDone: () => void, doneMes
           body,
         }),
       ),
+    // A rotation's variables hold the new secret: drop the mutation from the cache once the
+    // form is gone.
+    gcTime: 0,
     onSuccess: async () => {
       toast.success(doneMessage);
       await queryClient.invalidateQueries({ queryKey: ['credentials'] });

@@ -3,7 +3,7 @@ import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import Settings from './Settings';
 import { buildSecret } from './Credentials';
-import { expiryFor } from './ApiTokens';
+import { expiryFor, localDate } from './ApiTokens';
 import { json, problem, renderAt, stubApi } from '../agents/test-utils';
 
 const auth = vi.hoisted(() => ({ role: 'admin' as 'viewer' | 'operator' | 'admin' }));
@@ -208,6 +208,39 @@ describe('API tokens', () => {
     expect(expiryFor('never', '', now)).toBeNull();
     expect(expiryFor('30', '', now)).toBe('2026-01-31T00:00:00.000Z');
     expect(expiryFor('date', '', now)).toBeNull();
+  });
+
+  it('offers dates from today in local time, not UTC', async () => {
+    const tz = process.env.TZ;
+    process.env.TZ = 'Pacific/Kiritimati'; // UTC+14: local midday is still the previous day in UTC
+    try {
+      const noonLocal = new Date('2026-01-01T22:00:00Z'); // 2026-01-02 12:00 local
+      expect(noonLocal.toISOString().slice(0, 10)).toBe('2026-01-01');
+      expect(localDate(noonLocal)).toBe('2026-01-02');
+      // The end of the chosen local day is after now: a token picked for "today" is valid.
+      expect(Date.parse(expiryFor('date', localDate(noonLocal))!)).toBeGreaterThan(noonLocal.getTime());
+    } finally {
+      process.env.TZ = tz;
+    }
+    expect(localDate(new Date(2026, 2, 9, 0, 5))).toBe('2026-03-09');
+    expect(localDate(new Date(2026, 11, 31, 23, 55))).toBe('2026-12-31');
+
+    // The date picker's minimum is today's local date.
+    process.env.TZ = 'Pacific/Kiritimati';
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(new Date('2026-01-01T22:00:00Z'));
+    try {
+      stubApi({ 'GET /api/v1/api-tokens': () => json({ items: [] }) });
+      const user = userEvent.setup();
+      page('/settings/api-tokens');
+      await user.click(await screen.findByRole('button', { name: 'New API token' }));
+      const dialog = await screen.findByRole('dialog', { name: 'New API token' });
+      await user.selectOptions(within(dialog).getByLabelText('Expires'), 'date');
+      expect(within(dialog).getByLabelText('Expiry date')).toHaveAttribute('min', '2026-01-02');
+    } finally {
+      vi.useRealTimers();
+      process.env.TZ = tz;
+    }
   });
 });
 

@@ -1,9 +1,9 @@
 // Settings: one URL per section (`/settings/users`, `/settings/credentials` …), a side
 // navigation between them. Sections a role may not use are left out of the navigation and
 // say so when opened by URL.
-import type { ReactNode } from 'react';
+import { useEffect, type ReactNode } from 'react';
 import { useTranslation } from 'react-i18next';
-import { Navigate, NavLink, Route, Routes } from 'react-router';
+import { Navigate, NavLink, Route, Routes, useLocation } from 'react-router';
 import { FileClock, Fingerprint, KeyRound, KeySquare, Lock, SlidersHorizontal, Ticket, UserCircle, Users as UsersIcon } from 'lucide-react';
 import { useAuth } from '../../auth/AuthProvider';
 import { PageHeader } from '../../components/ui';
@@ -51,6 +51,12 @@ export default function Settings() {
   const { t } = useTranslation();
   const { can } = useAuth();
   const visible = SECTIONS.filter((s) => !s.adminOnly || can('admin'));
+  const { pathname } = useLocation();
+  const section = SECTIONS.find((s) => pathname === `/settings/${s.path}` || pathname.startsWith(`/settings/${s.path}/`));
+  useEffect(() => {
+    const settings = `${t('settings.title')} · OpsConductor`;
+    document.title = section ? `${t(`settings.nav.${section.path}`)} · ${settings}` : settings;
+  }, [t, section]);
   return (
     <div>
       <PageHeader title={t('settings.title')} />

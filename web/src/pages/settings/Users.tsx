@@ -184,6 +184,8 @@ function CreateUserForm({ onDone }: { onDone: () => void }) {
   const [short, setShort] = useState(false);
   const create = useMutation({
     mutationFn: async (body: Schemas['NewUser']) => unwrap(await api.POST('/api/v1/users', { body })),
+    // The variables hold a password: drop the mutation from the cache once the form is gone.
+    gcTime: 0,
     onSuccess: async (user) => {
       toast.success(t('settings.users.created', { name: user.username }));
       await queryClient.invalidateQueries({ queryKey: ['users'] });

@@ -189,7 +189,7 @@ function TimeZoneSelect({ id, value, onChange, localZone, help }: { id: string; 
         {help}
       </p>
       {!valid && (
-        <p id={`${id}-error`} role="alert" className="flex items-center gap-1 text-xs text-destructive">
+        <p id={`${id}-error`} className="flex items-center gap-1 text-xs text-destructive">
           <XCircle className="size-3.5 shrink-0" aria-hidden="true" />
           {t('schedule.timezone.invalid', { zone: value })}
         </p>
@@ -232,7 +232,7 @@ function CronFields({ value, onChange, localZone }: { value: CronSchedule; onCha
           <span className="font-mono">{six ? t('schedule.cron.fields6') : t('schedule.cron.fields5')}</span> — {t('schedule.cron.help')}
         </p>
         {error && (
-          <p id={`${inputId}-error`} role="alert" className="flex items-start gap-1 text-xs text-destructive">
+          <p id={`${inputId}-error`} className="flex items-start gap-1 text-xs text-destructive">
             <XCircle className="mt-0.5 size-3.5 shrink-0" aria-hidden="true" />
             {error}
           </p>
@@ -321,7 +321,7 @@ function IntervalFields({ value, onChange }: { value: IntervalSchedule; onChange
         {t('schedule.interval.help')}
       </p>
       {error && (
-        <p id={`${id}-error`} role="alert" className="flex items-start gap-1 text-xs text-destructive">
+        <p id={`${id}-error`} className="flex items-start gap-1 text-xs text-destructive">
           <XCircle className="mt-0.5 size-3.5 shrink-0" aria-hidden="true" />
           {error}
         </p>
@@ -374,13 +374,13 @@ function OnceFields({ value, onChange, localZone }: { value: OnceSchedule; onCha
           className="h-9 w-full rounded-md border border-input bg-background px-3 text-sm aria-[invalid=true]:border-destructive"
         />
         {error && (
-          <p id={`${id}-error`} role="alert" className="flex items-start gap-1 text-xs text-destructive">
+          <p id={`${id}-error`} className="flex items-start gap-1 text-xs text-destructive">
             <XCircle className="mt-0.5 size-3.5 shrink-0" aria-hidden="true" />
             {error}
           </p>
         )}
         {past && (
-          <p id={`${id}-past`} role="alert" className="flex items-start gap-1 text-xs">
+          <p id={`${id}-past`} className="flex items-start gap-1 text-xs">
             <AlertTriangle className="mt-0.5 size-3.5 shrink-0 text-warn" aria-hidden="true" />
             {t('schedule.once.past')}
           </p>

@@ -1,4 +1,5 @@
-// A field's problems, right under it, announced and linked with aria-describedby.
+// A field's problems, right under it, linked with aria-describedby. Not an alert: they change
+// as the user types (the preview answers after every pause), which would keep interrupting.
 import { XCircle } from 'lucide-react';
 
 export function describedBy(id: string, messages: string[], help?: boolean): string | undefined {
@@ -9,7 +10,7 @@ export function describedBy(id: string, messages: string[], help?: boolean): str
 export function ErrorList({ id, messages }: { id: string; messages: string[] }) {
   if (messages.length === 0) return null;
   return (
-    <ul id={`${id}-error`} role="alert" className="flex flex-col gap-0.5 text-xs text-destructive">
+    <ul id={`${id}-error`} className="flex flex-col gap-0.5 text-xs text-destructive">
       {messages.map((m, i) => (
         <li key={i} className="flex items-start gap-1">
           <XCircle className="mt-0.5 size-3.5 shrink-0" aria-hidden="true" />

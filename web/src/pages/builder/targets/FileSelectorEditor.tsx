@@ -249,7 +249,7 @@ export function FileSelectorEditor({
               <input
                 id={`${id}-column`}
                 value={value.column == null ? '' : String(value.column)}
-                placeholder="ip"
+                placeholder={t('targets.file.columnPlaceholder')}
                 aria-invalid={columnErrors.length > 0 || undefined}
                 aria-describedby={`${id}-column-help ${describedBy(`${id}-column`, columnErrors) ?? ''}`.trim()}
                 onChange={(e) => onChange({ ...value, column: e.target.value.trim() === '' ? null : e.target.value })}

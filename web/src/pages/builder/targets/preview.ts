@@ -138,12 +138,3 @@ export function usePreview(spec: TargetSpec, segment: string | null | undefined,
     };
   }, [prepared, debounced, query.data, query.error, query.isFetching]);
 }
-
-/** The messages of one field, and of every field under it when `nested` (`include[0].hosts[3]`). */
-export function errorsAt(errors: Map<string, string[]>, field: string, nested = false): string[] {
-  const out: string[] = [];
-  for (const [f, messages] of errors) {
-    if (f === field || (nested && (f.startsWith(`${field}[`) || f.startsWith(`${field}.`)))) out.push(...messages);
-  }
-  return out;
-}
