@@ -65,3 +65,16 @@ test('an unknown page says so', async ({ page }) => {
   await page.goto('/no/such/page');
   await expect(page.getByText('Nothing here')).toBeVisible();
 });
+
+test('every main page fits a tablet without sideways scrolling', async ({ page }, testInfo) => {
+  await page.setViewportSize({ width: 768, height: 1024 });
+  await signIn(page, ADMIN);
+  for (const { name, path, heading } of PAGES) {
+    await page.goto(path);
+    await expect(page.getByRole('heading', { level: 1, name: heading })).toBeVisible();
+    await page.waitForLoadState('networkidle');
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow, `${name} is ${overflow}px wider than a 768px tablet`).toBeLessThanOrEqual(0);
+    if (name === 'dashboard' || name === 'job-builder') await screenshot(page, testInfo, `${name}-tablet`);
+  }
+});

@@ -57,19 +57,26 @@ export const Input = forwardRef<HTMLInputElement, InputHTMLAttributes<HTMLInputE
   );
 });
 
-/** A labelled form field with help text and an inline error (linked by aria attributes). */
+/**
+ * A labelled form field with help text and an inline error (`${id}-help`, `${id}-error`:
+ * link them from the control with aria-describedby). The error is an alert, announced when
+ * it appears after a submit; `live={false}` for errors that follow typing (live
+ * validation), which would otherwise interrupt a screen reader at every pause.
+ */
 export function Field({
   id,
   label,
   help,
   error,
   children,
+  live = true,
 }: {
   id: string;
   label: ReactNode;
   help?: ReactNode;
   error?: string;
   children: ReactNode;
+  live?: boolean;
 }) {
   return (
     <div className="flex flex-col gap-1">
@@ -83,7 +90,7 @@ export function Field({
         </p>
       )}
       {error && (
-        <p id={`${id}-error`} role="alert" className="text-xs text-destructive">
+        <p id={`${id}-error`} role={live ? 'alert' : undefined} className="text-xs text-destructive">
           {error}
         </p>
       )}
@@ -91,8 +98,12 @@ export function Field({
   );
 }
 
+/**
+ * A bordered panel. Positioned, so visually hidden (`sr-only`, absolutely positioned) text in
+ * a table that scrolls inside it stays inside it instead of widening the page.
+ */
 export function Card({ className, ...rest }: HTMLAttributes<HTMLDivElement>) {
-  return <div className={cn('rounded-lg border border-border bg-card text-card-foreground', className)} {...rest} />;
+  return <div className={cn('relative rounded-lg border border-border bg-card text-card-foreground', className)} {...rest} />;
 }
 
 export function Skeleton({ className }: { className?: string }) {

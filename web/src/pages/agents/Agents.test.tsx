@@ -3,7 +3,7 @@ import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import Agents, { heartbeatNumbers } from './Agents';
 import { json, problem, renderAt, stubApi } from './test-utils';
-import { formatRelative } from './widgets';
+import { formatRelative } from '../../components/widgets';
 import { parseCidrLines } from './SegmentDialog';
 
 const auth = vi.hoisted(() => ({ role: 'admin' as 'viewer' | 'operator' | 'admin' }));

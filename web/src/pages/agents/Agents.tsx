@@ -11,7 +11,7 @@ import { StatusBadge } from '../../components/Status';
 import { Button, Card, EmptyState, PageHeader, QueryStatus } from '../../components/ui';
 import { EnrollmentTokenDialog } from './EnrollmentToken';
 import { SegmentDialog } from './SegmentDialog';
-import { ConfirmAction, ReadOnlyNote, RelativeTime, tableClass, tdClass, thClass } from './widgets';
+import { ConfirmAction, ReadOnlyNote, RelativeTime, tableClass, tdClass, thClass } from '../../components/widgets';
 
 export const REFRESH_MS = 10_000;
 

@@ -7,7 +7,7 @@ import { toast } from 'sonner';
 import { api, unwrap, type Schemas } from '../../api/client';
 import { Dialog } from '../../components/Dialog';
 import { Button, Field } from '../../components/ui';
-import { describedBy, fieldError, FormAlert, formError, SecretOnce, Select } from './widgets';
+import { describedBy, fieldError, FormAlert, formError, SecretOnce, Select } from '../../components/widgets';
 
 const TTLS = [3600, 86_400, 7 * 86_400, 30 * 86_400] as const;
 const TTL_KEYS: Record<(typeof TTLS)[number], string> = {

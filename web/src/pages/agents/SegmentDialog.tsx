@@ -8,7 +8,7 @@ import ipaddr from 'ipaddr.js';
 import { api, ApiError, unwrap, type Schemas } from '../../api/client';
 import { Dialog } from '../../components/Dialog';
 import { Button, Field, Input } from '../../components/ui';
-import { describedBy, fieldError, FormAlert, formError, Textarea } from './widgets';
+import { describedBy, fieldError, FormAlert, formError, Textarea } from '../../components/widgets';
 
 const NAME = /^[a-z0-9_-]{1,63}$/;
 

@@ -5,8 +5,8 @@ import { useState, type DragEvent, type KeyboardEvent } from 'react';
 import { useTranslation } from 'react-i18next';
 import { ArrowDown, ArrowUp, GripVertical, Replace, Trash2 } from 'lucide-react';
 import type { FieldProblem, Schemas } from '../../api/client';
-import { Button, Card, Input } from '../../components/ui';
-import { describedBy, Field } from './InlineField';
+import { Button, Card, Field, Input } from '../../components/ui';
+import { describedBy } from './describedBy';
 import { cn } from '../../lib/cn';
 import { CommandPickerDialog } from './CommandPicker';
 import { CommandPreview } from './CommandPreview';
@@ -180,7 +180,7 @@ export function ActionCard({
                   </p>
                 )}
               </div>
-              <Field id={`${id}-name`} label={t('builder.action.label')} help={t('builder.action.labelHelp')} error={at('.name').join('; ') || undefined}>
+              <Field live={false} id={`${id}-name`} label={t('builder.action.label')} help={t('builder.action.labelHelp')} error={at('.name').join('; ') || undefined}>
                 <Input
                   id={`${id}-name`}
                   value={action.name ?? ''}
@@ -193,7 +193,7 @@ export function ActionCard({
             </div>
 
             {needsCredential && (
-              <Field
+              <Field live={false}
                 id={`${id}-credential`}
                 label={command.credential === 'required' ? t('builder.action.credentialRequired') : t('builder.action.credential')}
                 help={usable.length === 0 ? t('builder.action.noCredentials') : t('builder.action.credentialHelp')}
@@ -252,7 +252,7 @@ export function ActionCard({
                   problems={{ ok: at('.criteria.ok'), warn: at('.criteria.warn'), all: at('.criteria') }}
                   onChange={onChange}
                 />
-                <Field
+                <Field live={false}
                   id={`${id}-timeout`}
                   label={t('builder.action.timeout')}
                   help={t('builder.action.timeoutHelp', { ms: command.timeout_ms ?? 5000 })}
@@ -320,7 +320,7 @@ export function CriteriaEditor({
       )}
       <div className="grid gap-3 md:grid-cols-2">
         {(['ok', 'warn'] as const).map((key) => (
-          <Field
+          <Field live={false}
             key={key}
             id={`${id}-criteria-${key}`}
             label={t(`builder.criteria.${key}`)}

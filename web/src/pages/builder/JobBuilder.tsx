@@ -12,8 +12,8 @@ import { toast } from 'sonner';
 import { api, ApiError, errorMessage, unwrap, type FieldProblem } from '../../api/client';
 import { useAuth } from '../../auth/AuthProvider';
 import { ConfirmDialog, Dialog } from '../../components/Dialog';
-import { Button, Card, ErrorState, Input, LoadingRows, PageHeader } from '../../components/ui';
-import { describedBy, Field } from './InlineField';
+import { Button, Card, ErrorState, Field, Input, LoadingRows, PageHeader } from '../../components/ui';
+import { describedBy } from './describedBy';
 import { TargetPicker } from './targets/TargetPicker';
 import { ScheduleEditor } from './schedule/ScheduleEditor';
 import { ActionList } from './ActionList';
@@ -394,7 +394,7 @@ function Editor({ jobId, loaded }: { jobId?: string; loaded?: Loaded }) {
                 </p>
               )}
               <div className="grid gap-3 md:grid-cols-2">
-                <Field id="job-name" label={t('builder.general.name')} error={at('name')}>
+                <Field live={false} id="job-name" label={t('builder.general.name')} error={at('name')}>
                   <Input
                     id="job-name"
                     value={draft.job.name}
@@ -405,7 +405,7 @@ function Editor({ jobId, loaded }: { jobId?: string; loaded?: Loaded }) {
                     onChange={(e) => update((j) => ({ ...j, name: e.target.value }))}
                   />
                 </Field>
-                <Field id="job-tags" label={t('builder.general.tags')} help={t('builder.general.tagsHelp')} error={tagsError}>
+                <Field live={false} id="job-tags" label={t('builder.general.tags')} help={t('builder.general.tagsHelp')} error={tagsError}>
                   <Input
                     id="job-tags"
                     value={tagsText}
@@ -420,7 +420,7 @@ function Editor({ jobId, loaded }: { jobId?: string; loaded?: Loaded }) {
                   />
                 </Field>
               </div>
-              <Field id="job-description" label={t('builder.general.description')} error={at('description')}>
+              <Field live={false} id="job-description" label={t('builder.general.description')} error={at('description')}>
                 <textarea
                   id="job-description"
                   rows={2}

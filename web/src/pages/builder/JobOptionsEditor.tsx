@@ -2,8 +2,8 @@
 // Empty fields leave the server's defaults in place.
 import { useTranslation } from 'react-i18next';
 import type { FieldProblem, Schemas } from '../../api/client';
-import { Input } from '../../components/ui';
-import { describedBy, Field } from './InlineField';
+import { Field, Input } from '../../components/ui';
+import { describedBy } from './describedBy';
 import { problemsAt, type JobOptions } from './model';
 
 const NUMBERS = [
@@ -30,7 +30,7 @@ export function JobOptionsEditor({
   const set = (key: keyof JobOptions, v: unknown) => onChange({ ...value, [key]: v === '' || v === undefined ? undefined : v } as JobOptions);
   return (
     <div className="grid gap-3 md:grid-cols-2 xl:grid-cols-3">
-      <Field id="job-option-segment" label={t('builder.options.segment')} help={t('builder.options.segmentHelp')} error={error('segment')}>
+      <Field live={false} id="job-option-segment" label={t('builder.options.segment')} help={t('builder.options.segmentHelp')} error={error('segment')}>
         <select
           id="job-option-segment"
           className="h-9 rounded-md border border-input bg-background px-2 text-sm"
@@ -50,7 +50,7 @@ export function JobOptionsEditor({
         </select>
       </Field>
       {NUMBERS.map(([key, min]) => (
-        <Field key={key} id={`job-option-${key}`} label={t(`builder.options.${key}`)} help={t(`builder.options.${key}Help`)} error={error(key)}>
+        <Field live={false} key={key} id={`job-option-${key}`} label={t(`builder.options.${key}`)} help={t(`builder.options.${key}Help`)} error={error(key)}>
           <Input
             id={`job-option-${key}`}
             type="number"
@@ -64,7 +64,7 @@ export function JobOptionsEditor({
           />
         </Field>
       ))}
-      <Field id="job-option-overlap" label={t('builder.options.overlap')} help={t('builder.options.overlapHelp')} error={error('overlap')}>
+      <Field live={false} id="job-option-overlap" label={t('builder.options.overlap')} help={t('builder.options.overlapHelp')} error={error('overlap')}>
         <select
           id="job-option-overlap"
           className="h-9 rounded-md border border-input bg-background px-2 text-sm"

@@ -39,15 +39,9 @@ export function useSegments() {
   });
 }
 
-/** `value`, once it has stopped changing for `delay` ms. */
-export function useDebounced<T>(value: T, delay: number): T {
-  const [current, setCurrent] = useState(value);
-  useEffect(() => {
-    const timer = setTimeout(() => setCurrent(value), delay);
-    return () => clearTimeout(timer);
-  }, [value, delay]);
-  return current;
-}
+import { useDebounced } from '../../lib/hooks';
+
+export { useDebounced };
 
 export interface ValidationState {
   /** Server problems of the last answered validation (empty when valid). */

@@ -1,7 +1,7 @@
 // The job list: a real <table> whose body is virtualized (only the rows in view, plus a
 // few, are in the DOM; spacer rows keep the scroll height), so 10,000 jobs scroll as
 // smoothly as 10. Row and column counts are given to assistive technology.
-import { memo, useEffect, useRef, useState, type MouseEvent } from 'react';
+import { memo, useEffect, useRef, type MouseEvent } from 'react';
 import { Link } from 'react-router';
 import { useTranslation } from 'react-i18next';
 import { useVirtualizer } from '@tanstack/react-virtual';
@@ -14,15 +14,8 @@ import { doneCount, healthStatus, percentDone, problemCount, relativeParts, type
 
 export const ROW_HEIGHT = 56;
 
-/** The current time, refreshed every `ms` (relative times stay true). */
-export function useNow(ms = 15_000): number {
-  const [now, setNow] = useState(() => Date.now());
-  useEffect(() => {
-    const timer = setInterval(() => setNow(Date.now()), ms);
-    return () => clearInterval(timer);
-  }, [ms]);
-  return now;
-}
+export { useNow } from '../../lib/hooks';
+import { useNow } from '../../lib/hooks';
 
 // One formatter per language, made on first use (the page language can change at runtime).
 const relativeFormats = new Map<string, Intl.RelativeTimeFormat>();

@@ -19,27 +19,15 @@ export function isStatusFilter(value: string | null): value is StatusFilter {
   return value !== null && (FILTERS as readonly string[]).includes(value);
 }
 
-export function isTerminal(status: Run['status']): boolean {
-  return status === 'completed' || status === 'failed' || status === 'cancelled';
-}
-
-/** Results in so far. */
-export function doneCount(c: RunCounters): number {
-  return c.ok + c.warn + c.failed + c.error + c.timeout;
-}
+export { doneCount, isTerminal } from '../../lib/runs';
+import { doneCount } from '../../lib/runs';
 
 /** Results that are a problem (fail, error, timeout). */
 export function problemCount(c: RunCounters): number {
   return c.failed + c.error + c.timeout;
 }
 
-/** Whole percent done, 0-100 (100 only when every expected result is in). */
-export function percentDone(c: RunCounters): number {
-  if (c.total <= 0) return 0;
-  const done = doneCount(c);
-  if (done >= c.total) return 100;
-  return Math.min(99, Math.floor((done / c.total) * 100));
-}
+export { percentDone } from '../../lib/runs';
 
 /** The health a run gives its job. */
 export function runHealth(run: Run | null | undefined): Health {

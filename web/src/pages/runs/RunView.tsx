@@ -4,6 +4,7 @@
 import { useDeferredValue, useEffect, useMemo, useRef, useState } from 'react';
 import { Link, useParams, useSearchParams } from 'react-router';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { useNow } from '../../lib/hooks';
 import { useTranslation } from 'react-i18next';
 import { toast } from 'sonner';
 import { Ban, Download, History, Radio, SearchX } from 'lucide-react';
@@ -40,17 +41,6 @@ const BAR_COLOURS: Record<ResultStatus, string> = {
   error: 'bg-fail/70',
   timeout: 'bg-fail/45',
 };
-
-/** Re-renders every second while `active`, for running clocks. */
-function useNow(active: boolean): number {
-  const [now, setNow] = useState(() => Date.now());
-  useEffect(() => {
-    if (!active) return;
-    const timer = setInterval(() => setNow(Date.now()), 1000);
-    return () => clearInterval(timer);
-  }, [active]);
-  return now;
-}
 
 function parseSort(value: string | null): SortState {
   const dir = value?.startsWith('-') ? 'desc' : 'asc';
@@ -91,7 +81,7 @@ function ProgressPanel({
   const done = doneCount(counters);
   const percent = percentDone(counters);
   const running = !isTerminal(run.status);
-  const now = useNow(running && !!run.started_at);
+  const now = useNow(1000, running && !!run.started_at);
   const text = t('runs.progress.text', {
     done: formatNumber(done),
     total: formatNumber(counters.total),

@@ -12,22 +12,7 @@ export const RESULT_STATUSES: ResultStatus[] = ['ok', 'warn', 'fail', 'error', '
 /** Worst first: the order of a status sort. */
 export const RESULT_STATUS_RANK: Record<ResultStatus, number> = { error: 0, timeout: 1, fail: 2, warn: 3, ok: 4 };
 
-export function isTerminal(status: RunStatus): boolean {
-  return status === 'completed' || status === 'failed' || status === 'cancelled';
-}
-
-/** Results in so far. */
-export function doneCount(counters: Schemas['RunCounters']): number {
-  return counters.ok + counters.warn + counters.failed + counters.error + counters.timeout;
-}
-
-/** Whole percent done, 0-100 (100 only when every expected result is in). */
-export function percentDone(counters: Schemas['RunCounters']): number {
-  if (counters.total <= 0) return 0;
-  const done = doneCount(counters);
-  if (done >= counters.total) return 100;
-  return Math.min(99, Math.floor((done / counters.total) * 100));
-}
+export { doneCount, isTerminal, percentDone } from '../../lib/runs';
 
 /** The counter of a result status (`fail` counts in `failed`). */
 export function counterOf(counters: Schemas['RunCounters'], status: ResultStatus): number {

@@ -8,7 +8,7 @@ import { api, unwrap, type Schemas } from '../../api/client';
 import { clearSession } from '../../api/session';
 import { useAuth } from '../../auth/AuthProvider';
 import { Button, Card, EmptyState, Field, Input, QueryStatus } from '../../components/ui';
-import { ConfirmAction, describedBy, fieldError, FormAlert, formError, RelativeTime, tableClass, tdClass, thClass } from '../agents/widgets';
+import { ConfirmAction, describedBy, fieldError, FormAlert, formError, RelativeTime, tableClass, tdClass, thClass } from '../../components/widgets';
 import { SectionHeader } from './shared';
 
 const MIN_PASSWORD = 12;

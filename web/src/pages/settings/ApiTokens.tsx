@@ -23,7 +23,7 @@ import {
   tdClass,
   thClass,
   useNow,
-} from '../agents/widgets';
+} from '../../components/widgets';
 import { ROLES, SectionHeader, type Role } from './shared';
 
 type Token = Schemas['ApiTokenView'];

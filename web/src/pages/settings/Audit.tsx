@@ -6,7 +6,7 @@ import { useInfiniteQuery } from '@tanstack/react-query';
 import { FileClock } from 'lucide-react';
 import { api, unwrap } from '../../api/client';
 import { Button, Card, EmptyState, Field, Input, QueryStatus } from '../../components/ui';
-import { formatExact, RelativeTime, tableClass, tdClass, thClass } from '../agents/widgets';
+import { formatExact, RelativeTime, tableClass, tdClass, thClass } from '../../components/widgets';
 import { SectionHeader } from './shared';
 
 const PAGE = 50;

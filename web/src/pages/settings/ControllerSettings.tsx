@@ -7,7 +7,7 @@ import { toast } from 'sonner';
 import { api, ApiError, unwrap, type Schemas } from '../../api/client';
 import { useAuth } from '../../auth/AuthProvider';
 import { Button, Card, ErrorState, Field, Input, LoadingRows } from '../../components/ui';
-import { describedBy, fieldError, FormAlert, formError, ServerRefusal, ReadOnlyNote } from '../agents/widgets';
+import { describedBy, fieldError, FormAlert, formError, ServerRefusal, ReadOnlyNote } from '../../components/widgets';
 import { SectionHeader, useAdminReason } from './shared';
 
 const DEFAULT_RETENTION = 30;

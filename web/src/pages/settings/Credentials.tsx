@@ -22,7 +22,7 @@ import {
   Textarea,
   thClass,
   ReadOnlyNote,
-} from '../agents/widgets';
+} from '../../components/widgets';
 import { ifMatch, SectionHeader, useAdminReason } from './shared';
 
 type Credential = Schemas['CredentialView'];

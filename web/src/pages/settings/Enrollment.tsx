@@ -6,7 +6,7 @@ import { useAuth } from '../../auth/AuthProvider';
 import { Card, ErrorState, LoadingRows } from '../../components/ui';
 import { useSegments } from '../agents/Agents';
 import { EnrollmentTokenForm } from '../agents/EnrollmentToken';
-import { ReadOnlyNote } from '../agents/widgets';
+import { ReadOnlyNote } from '../../components/widgets';
 import { SectionHeader } from './shared';
 
 export default function Enrollment() {

@@ -9,7 +9,7 @@ import { api, unwrap, type Schemas } from '../../api/client';
 import { useAuth } from '../../auth/AuthProvider';
 import { StatusBadge } from '../../components/Status';
 import { Button, Card, EmptyState, QueryStatus } from '../../components/ui';
-import { ConfirmAction, RelativeTime, tableClass, tdClass, thClass, ReadOnlyNote } from '../agents/widgets';
+import { ConfirmAction, RelativeTime, tableClass, tdClass, thClass, ReadOnlyNote } from '../../components/widgets';
 import { SectionHeader, useAdminReason } from './shared';
 
 type HostKey = Schemas['SshHostKeyView'];

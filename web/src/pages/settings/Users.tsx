@@ -22,7 +22,7 @@ import {
   tableClass,
   tdClass,
   thClass,
-} from '../agents/widgets';
+} from '../../components/widgets';
 import { ifMatch, ROLES, SectionHeader, type Role } from './shared';
 
 type User = Schemas['UserView'];

@@ -5,7 +5,7 @@
 // Inventory groups are resolved when a run starts; the preview endpoint cannot resolve them
 // (it refuses any group), so they are left out of the request and named as "not counted".
 // Selectors still empty are left out too, so a freshly added one does not flash an error.
-import { useEffect, useMemo, useState } from 'react';
+import { useMemo } from 'react';
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { api, ApiError, unwrap, type Schemas } from '../../../api/client';
 
@@ -72,14 +72,9 @@ export function remapField(field: string, map: number[]): string {
   return field.replace(/^(?:targets\.)?include\[(\d+)\]/, (_, k: string) => `include[${map[Number(k)] ?? k}]`).replace(/^targets\./, '');
 }
 
-export function useDebounced<T>(value: T, ms: number): T {
-  const [debounced, setDebounced] = useState(value);
-  useEffect(() => {
-    const timer = setTimeout(() => setDebounced(value), ms);
-    return () => clearTimeout(timer);
-  }, [value, ms]);
-  return debounced;
-}
+import { useDebounced } from '../../../lib/hooks';
+
+export { useDebounced };
 
 export interface PreviewState {
   /** Nothing countable selected yet. */

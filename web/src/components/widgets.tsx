@@ -5,20 +5,13 @@ import { useEffect, useId, useState, type ReactNode, type SelectHTMLAttributes, 
 import { useTranslation } from 'react-i18next';
 import { Check, Copy, KeyRound, Lock } from 'lucide-react';
 import { toast } from 'sonner';
-import { ApiError, errorMessage } from '../../api/client';
-import { ConfirmDialog } from '../../components/Dialog';
-import { Button, Input } from '../../components/ui';
-import { cn } from '../../lib/cn';
+import { ApiError, errorMessage } from '../api/client';
+import { ConfirmDialog } from './Dialog';
+import { Button, Input } from './ui';
+import { cn } from '../lib/cn';
 
-/** The current time, updated every `intervalMs` (relative times stay true without data). */
-export function useNow(intervalMs = 10_000): number {
-  const [now, setNow] = useState(() => Date.now());
-  useEffect(() => {
-    const timer = setInterval(() => setNow(Date.now()), intervalMs);
-    return () => clearInterval(timer);
-  }, [intervalMs]);
-  return now;
-}
+export { useNow } from '../lib/hooks';
+import { useNow } from '../lib/hooks';
 
 const UNITS: [Intl.RelativeTimeFormatUnit, number][] = [
   ['year', 365 * 24 * 3600],
