@@ -223,3 +223,29 @@ export function ReadOnlyNote({ children }: { children: ReactNode }) {
     </p>
   );
 }
+
+/**
+ * A table's screen-reader caption and column headers; `hiddenLast` names a last column
+ * (row actions) that has no visible header.
+ */
+export function TableHead({ caption, columns, hiddenLast }: { caption: string; columns: string[]; hiddenLast?: string }) {
+  return (
+    <>
+      <caption className="sr-only">{caption}</caption>
+      <thead>
+        <tr>
+          {columns.map((label) => (
+            <th key={label} scope="col" className={thClass}>
+              {label}
+            </th>
+          ))}
+          {hiddenLast !== undefined && (
+            <th scope="col" className={thClass}>
+              <span className="sr-only">{hiddenLast}</span>
+            </th>
+          )}
+        </tr>
+      </thead>
+    </>
+  );
+}

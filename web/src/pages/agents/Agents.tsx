@@ -11,7 +11,7 @@ import { StatusBadge } from '../../components/Status';
 import { Button, Card, EmptyState, PageHeader, QueryStatus } from '../../components/ui';
 import { EnrollmentTokenDialog } from './EnrollmentToken';
 import { SegmentDialog } from './SegmentDialog';
-import { ConfirmAction, ReadOnlyNote, RelativeTime, tableClass, tdClass, thClass } from '../../components/widgets';
+import { ConfirmAction, ReadOnlyNote, RelativeTime, tableClass, tdClass, TableHead } from '../../components/widgets';
 
 export const REFRESH_MS = 10_000;
 
@@ -116,22 +116,7 @@ function AgentsSection({ query }: { query: ReturnType<typeof useAgents> }) {
           </EmptyState>
         ) : (
           <table className={tableClass}>
-            <caption className="sr-only">{t('agents.list.caption')}</caption>
-            <thead>
-              <tr>
-                <th scope="col" className={thClass}>{t('agents.list.name')}</th>
-                <th scope="col" className={thClass}>{t('agents.list.status')}</th>
-                <th scope="col" className={thClass}>{t('agents.list.segment')}</th>
-                <th scope="col" className={thClass}>{t('agents.list.lastHeartbeat')}</th>
-                <th scope="col" className={thClass}>{t('agents.list.version')}</th>
-                <th scope="col" className={thClass}>{t('agents.list.load')}</th>
-                <th scope="col" className={thClass}>{t('agents.list.inFlight')}</th>
-                <th scope="col" className={thClass}>{t('agents.list.capabilities')}</th>
-                <th scope="col" className={thClass}>
-                  <span className="sr-only">{t('agents.list.actions')}</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead caption={t('agents.list.caption')} columns={[t('agents.list.name'), t('agents.list.status'), t('agents.list.segment'), t('agents.list.lastHeartbeat'), t('agents.list.version'), t('agents.list.load'), t('agents.list.inFlight'), t('agents.list.capabilities')]} hiddenLast={t('agents.list.actions')} />
             <tbody>
               {sorted.map((agent) => (
                 <AgentRow
@@ -278,17 +263,7 @@ function SegmentsSection({ query, agents }: { query: ReturnType<typeof useSegmen
           </EmptyState>
         ) : (
           <table className={tableClass}>
-            <caption className="sr-only">{t('agents.segments.caption')}</caption>
-            <thead>
-              <tr>
-                <th scope="col" className={thClass}>{t('agents.segments.name')}</th>
-                <th scope="col" className={thClass}>{t('agents.segments.cidrs')}</th>
-                <th scope="col" className={thClass}>{t('agents.segments.agentsOnline')}</th>
-                <th scope="col" className={thClass}>
-                  <span className="sr-only">{t('agents.list.actions')}</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead caption={t('agents.segments.caption')} columns={[t('agents.segments.name'), t('agents.segments.cidrs'), t('agents.segments.agentsOnline')]} hiddenLast={t('agents.list.actions')} />
             <tbody>
               {segments.map((segment) => {
                 const count = counts.get(segment.name) ?? { online: 0, total: 0 };

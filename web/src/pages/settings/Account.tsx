@@ -8,7 +8,7 @@ import { api, unwrap, type Schemas } from '../../api/client';
 import { clearSession } from '../../api/session';
 import { useAuth } from '../../auth/AuthProvider';
 import { Button, Card, EmptyState, Field, Input, QueryStatus } from '../../components/ui';
-import { ConfirmAction, describedBy, fieldError, FormAlert, formError, RelativeTime, tableClass, tdClass, thClass } from '../../components/widgets';
+import { ConfirmAction, describedBy, fieldError, FormAlert, formError, RelativeTime, tableClass, tdClass, TableHead } from '../../components/widgets';
 import { SectionHeader } from './shared';
 
 const MIN_PASSWORD = 12;
@@ -121,19 +121,7 @@ function Sessions() {
           <EmptyState title={t('settings.sessions.empty')} />
         ) : (
           <table className={tableClass}>
-            <caption className="sr-only">{t('settings.sessions.caption')}</caption>
-            <thead>
-              <tr>
-                <th scope="col" className={thClass}>{t('settings.sessions.client')}</th>
-                <th scope="col" className={thClass}>{t('settings.sessions.address')}</th>
-                <th scope="col" className={thClass}>{t('settings.sessions.signedIn')}</th>
-                <th scope="col" className={thClass}>{t('settings.sessions.lastActive')}</th>
-                <th scope="col" className={thClass}>{t('settings.sessions.expires')}</th>
-                <th scope="col" className={thClass}>
-                  <span className="sr-only">{t('settings.actions')}</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead caption={t('settings.sessions.caption')} columns={[t('settings.sessions.client'), t('settings.sessions.address'), t('settings.sessions.signedIn'), t('settings.sessions.lastActive'), t('settings.sessions.expires')]} hiddenLast={t('settings.actions')} />
             <tbody>
               {items.map((session) => (
                 <tr key={session.id}>

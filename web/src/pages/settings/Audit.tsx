@@ -6,7 +6,7 @@ import { useInfiniteQuery } from '@tanstack/react-query';
 import { FileClock } from 'lucide-react';
 import { api, unwrap } from '../../api/client';
 import { Button, Card, EmptyState, Field, Input, QueryStatus } from '../../components/ui';
-import { formatExact, RelativeTime, tableClass, tdClass, thClass } from '../../components/widgets';
+import { formatExact, RelativeTime, tableClass, tdClass, TableHead } from '../../components/widgets';
 import { SectionHeader } from './shared';
 
 const PAGE = 50;
@@ -87,17 +87,7 @@ export default function Audit() {
           <EmptyState icon={<FileClock className="size-8" aria-hidden="true" />} title={t('settings.audit.empty')} />
         ) : (
           <table className={tableClass}>
-            <caption className="sr-only">{t('settings.audit.caption')}</caption>
-            <thead>
-              <tr>
-                <th scope="col" className={thClass}>{t('settings.audit.when')}</th>
-                <th scope="col" className={thClass}>{t('settings.audit.actor')}</th>
-                <th scope="col" className={thClass}>{t('settings.audit.action')}</th>
-                <th scope="col" className={thClass}>{t('settings.audit.target')}</th>
-                <th scope="col" className={thClass}>{t('settings.audit.address')}</th>
-                <th scope="col" className={thClass}>{t('settings.audit.summary')}</th>
-              </tr>
-            </thead>
+            <TableHead caption={t('settings.audit.caption')} columns={[t('settings.audit.when'), t('settings.audit.actor'), t('settings.audit.action'), t('settings.audit.target'), t('settings.audit.address'), t('settings.audit.summary')]} />
             <tbody>
               {entries.map((entry) => {
                 const summary = JSON.stringify(entry.summary);

@@ -9,20 +9,7 @@ import { api, unwrap, type Schemas } from '../../api/client';
 import { useAuth } from '../../auth/AuthProvider';
 import { Dialog } from '../../components/Dialog';
 import { Button, Card, EmptyState, Field, Input, QueryStatus } from '../../components/ui';
-import {
-  ConfirmAction,
-  describedBy,
-  fieldError,
-  FormAlert,
-  formError,
-  RelativeTime,
-  Select,
-  tableClass,
-  tdClass,
-  Textarea,
-  thClass,
-  ReadOnlyNote,
-} from '../../components/widgets';
+import { ConfirmAction, describedBy, fieldError, FormAlert, formError, RelativeTime, Select, tableClass, tdClass, Textarea, ReadOnlyNote, TableHead } from '../../components/widgets';
 import { ifMatch, SectionHeader, useAdminReason } from './shared';
 
 type Credential = Schemas['CredentialView'];
@@ -129,18 +116,7 @@ export default function Credentials() {
           </EmptyState>
         ) : (
           <table className={tableClass}>
-            <caption className="sr-only">{t('settings.credentials.caption')}</caption>
-            <thead>
-              <tr>
-                <th scope="col" className={thClass}>{t('settings.credentials.name')}</th>
-                <th scope="col" className={thClass}>{t('settings.credentials.kind')}</th>
-                <th scope="col" className={thClass}>{t('settings.credentials.descriptionLabel')}</th>
-                <th scope="col" className={thClass}>{t('settings.credentials.secretUpdated')}</th>
-                <th scope="col" className={thClass}>
-                  <span className="sr-only">{t('settings.actions')}</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead caption={t('settings.credentials.caption')} columns={[t('settings.credentials.name'), t('settings.credentials.kind'), t('settings.credentials.descriptionLabel'), t('settings.credentials.secretUpdated')]} hiddenLast={t('settings.actions')} />
             <tbody>
               {items.map((credential) => (
                 <tr key={credential.id}>

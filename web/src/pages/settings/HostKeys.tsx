@@ -9,7 +9,7 @@ import { api, unwrap, type Schemas } from '../../api/client';
 import { useAuth } from '../../auth/AuthProvider';
 import { StatusBadge } from '../../components/Status';
 import { Button, Card, EmptyState, QueryStatus } from '../../components/ui';
-import { ConfirmAction, RelativeTime, tableClass, tdClass, thClass, ReadOnlyNote } from '../../components/widgets';
+import { ConfirmAction, RelativeTime, tableClass, tdClass, ReadOnlyNote, TableHead } from '../../components/widgets';
 import { SectionHeader, useAdminReason } from './shared';
 
 type HostKey = Schemas['SshHostKeyView'];
@@ -42,19 +42,7 @@ export default function HostKeys() {
           </EmptyState>
         ) : (
           <table className={tableClass}>
-            <caption className="sr-only">{t('settings.hostKeys.caption')}</caption>
-            <thead>
-              <tr>
-                <th scope="col" className={thClass}>{t('settings.hostKeys.host')}</th>
-                <th scope="col" className={thClass}>{t('settings.hostKeys.key')}</th>
-                <th scope="col" className={thClass}>{t('settings.hostKeys.status')}</th>
-                <th scope="col" className={thClass}>{t('settings.hostKeys.firstSeen')}</th>
-                <th scope="col" className={thClass}>{t('settings.hostKeys.lastSeen')}</th>
-                <th scope="col" className={thClass}>
-                  <span className="sr-only">{t('settings.actions')}</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead caption={t('settings.hostKeys.caption')} columns={[t('settings.hostKeys.host'), t('settings.hostKeys.key'), t('settings.hostKeys.status'), t('settings.hostKeys.firstSeen'), t('settings.hostKeys.lastSeen')]} hiddenLast={t('settings.actions')} />
             <tbody>
               {items.map((key) => (
                 <tr key={key.id}>

@@ -10,19 +10,7 @@ import { useAuth } from '../../auth/AuthProvider';
 import { Dialog } from '../../components/Dialog';
 import { StatusBadge } from '../../components/Status';
 import { Button, Card, EmptyState, Field, Input, QueryStatus } from '../../components/ui';
-import {
-  ConfirmAction,
-  describedBy,
-  fieldError,
-  FormAlert,
-  formError,
-  RelativeTime,
-  Select,
-  ServerRefusal,
-  tableClass,
-  tdClass,
-  thClass,
-} from '../../components/widgets';
+import { ConfirmAction, describedBy, fieldError, FormAlert, formError, RelativeTime, Select, ServerRefusal, tableClass, tdClass, TableHead } from '../../components/widgets';
 import { ifMatch, ROLES, SectionHeader, type Role } from './shared';
 
 type User = Schemas['UserView'];
@@ -60,19 +48,7 @@ export default function Users() {
           <EmptyState icon={<UsersIcon className="size-8" aria-hidden="true" />} title={t('settings.users.empty')} />
         ) : (
           <table className={tableClass}>
-            <caption className="sr-only">{t('settings.users.caption')}</caption>
-            <thead>
-              <tr>
-                <th scope="col" className={thClass}>{t('settings.users.username')}</th>
-                <th scope="col" className={thClass}>{t('settings.users.displayName')}</th>
-                <th scope="col" className={thClass}>{t('settings.users.role')}</th>
-                <th scope="col" className={thClass}>{t('settings.users.status')}</th>
-                <th scope="col" className={thClass}>{t('settings.users.lastLogin')}</th>
-                <th scope="col" className={thClass}>
-                  <span className="sr-only">{t('settings.actions')}</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead caption={t('settings.users.caption')} columns={[t('settings.users.username'), t('settings.users.displayName'), t('settings.users.role'), t('settings.users.status'), t('settings.users.lastLogin')]} hiddenLast={t('settings.actions')} />
             <tbody>
               {items.map((user) => (
                 <tr key={user.id}>
