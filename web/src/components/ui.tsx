@@ -1,5 +1,5 @@
 // Small building blocks every page uses, so pages look and behave alike.
-import { forwardRef, type ButtonHTMLAttributes, type HTMLAttributes, type InputHTMLAttributes, type ReactNode } from 'react';
+import { forwardRef, useId, type ButtonHTMLAttributes, type HTMLAttributes, type InputHTMLAttributes, type ReactNode } from 'react';
 import { useTranslation } from 'react-i18next';
 import { cn } from '../lib/cn';
 
@@ -14,30 +14,53 @@ const VARIANTS: Record<Variant, string> = {
 export interface ButtonProps extends ButtonHTMLAttributes<HTMLButtonElement> {
   variant?: Variant;
   size?: 'sm' | 'md';
-  /** Why the button is disabled (shown as its tooltip and read by screen readers). */
+  /**
+   * Why the button is disabled. A button disabled with a reason stays focusable
+   * (`aria-disabled`, clicks ignored) so keyboard and screen-reader users reach the reason:
+   * its tooltip and its accessible description.
+   */
   disabledReason?: string;
 }
 
 export const Button = forwardRef<HTMLButtonElement, ButtonProps>(function Button(
-  { variant = 'secondary', size = 'md', className, disabledReason, disabled, title, type = 'button', ...rest },
+  { variant = 'secondary', size = 'md', className, disabledReason, disabled, title, type = 'button', onClick, 'aria-describedby': describedBy, ...rest },
   ref,
 ) {
-  const reason = disabled ? disabledReason : undefined;
-  return (
+  const reasonId = useId();
+  const unavailable = Boolean(disabled && disabledReason);
+  const button = (
     <button
       ref={ref}
       type={type}
-      disabled={disabled}
-      title={reason ?? title}
-      aria-description={reason}
+      disabled={disabled && !unavailable}
+      aria-disabled={unavailable || undefined}
+      aria-describedby={unavailable ? reasonId : describedBy}
+      title={unavailable ? disabledReason : title}
+      onClick={(event) => {
+        if (unavailable) {
+          event.preventDefault();
+          return;
+        }
+        onClick?.(event);
+      }}
       className={cn(
-        'inline-flex items-center justify-center gap-1.5 rounded-md font-medium whitespace-nowrap transition-colors disabled:cursor-not-allowed disabled:opacity-50',
+        'inline-flex items-center justify-center gap-1.5 rounded-md font-medium whitespace-nowrap transition-colors disabled:cursor-not-allowed disabled:opacity-50 aria-disabled:cursor-not-allowed aria-disabled:opacity-50',
         size === 'sm' ? 'h-8 px-2.5 text-sm' : 'h-9 px-3.5 text-sm',
         VARIANTS[variant],
         className,
       )}
       {...rest}
     />
+  );
+  if (!unavailable) return button;
+  // The reason sits beside the button, not in it: inside, it would become part of its name.
+  return (
+    <>
+      {button}
+      <span id={reasonId} className="sr-only">
+        {disabledReason}
+      </span>
+    </>
   );
 });
 

@@ -1,7 +1,7 @@
 // jsdom lacks what some components use: matchMedia (theme), ResizeObserver (virtual
 // lists, Radix), Range.getClientRects (CodeMirror) and canvas (uPlot, mocked per test).
 import '@testing-library/jest-dom/vitest';
-import { afterEach, vi } from 'vitest';
+import { afterEach, expect, vi } from 'vitest';
 import { cleanup } from '@testing-library/react';
 import '../i18n';
 
@@ -36,3 +36,21 @@ if (!Range.prototype.getClientRects) {
   Range.prototype.getBoundingClientRect = () => new DOMRect();
 }
 Element.prototype.scrollIntoView ??= vi.fn();
+
+// A control a user cannot use: natively disabled, or disabled with a reason (`aria-disabled`,
+// still focusable so the reason can be read; see Button's `disabledReason`).
+expect.extend({
+  toBeUnavailable(element: HTMLElement) {
+    const pass = (element as HTMLButtonElement).disabled || element.getAttribute('aria-disabled') === 'true';
+    return {
+      pass,
+      message: () => `expected ${element.outerHTML.slice(0, 200)} ${pass ? 'not ' : ''}to be disabled or aria-disabled`,
+    };
+  },
+});
+
+declare module 'vitest' {
+  interface Assertion<T> {
+    toBeUnavailable(): T;
+  }
+}

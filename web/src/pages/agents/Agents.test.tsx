@@ -180,10 +180,10 @@ describe('Agents page', () => {
     stubApi({ 'GET /api/v1/agents': AGENTS, 'GET /api/v1/segments': SEGMENTS });
     page();
     const revoke = await screen.findByRole('button', { name: 'Revoke agent edge-1' });
-    expect(revoke).toBeDisabled();
+    expect(revoke).toBeUnavailable();
     expect(revoke).toHaveAttribute('title', 'Needs the admin role');
     for (const name of ['New segment', 'Edit CIDRs of lab', 'Create an enrollment token for lab', 'Delete segment lab']) {
-      expect(screen.getByRole('button', { name })).toBeDisabled();
+      expect(screen.getByRole('button', { name })).toBeUnavailable();
     }
     expect(screen.getByTestId('read-only-note')).toHaveTextContent('Only admins');
   });

@@ -80,7 +80,7 @@ describe('ActionList', () => {
       { command: 'ping.icmp', params: {} },
       { command: 'snmp.get', params: { oids: ['.1.3'] } },
     ]);
-    expect(screen.getByRole('button', { name: 'Move action 1 up' })).toBeDisabled();
+    expect(screen.getByRole('button', { name: 'Move action 1 up' })).toBeUnavailable();
     await user.click(screen.getByRole('button', { name: 'Move action 2 up' }));
     expect(titles()).toEqual(['1. SNMP GET', '2. Ping (ICMP echo)']);
     // Moved to the top, the "up" button is disabled: focus goes to the card's handle.

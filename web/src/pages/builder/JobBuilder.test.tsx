@@ -198,10 +198,10 @@ describe('JobBuilder', () => {
     auth.role = 'viewer';
     renderAt('/jobs/new');
     const save = await screen.findByRole('button', { name: 'Save' });
-    expect(save).toBeDisabled();
+    expect(save).toBeUnavailable();
     expect(save).toHaveAttribute('title', 'Needs the operator role');
-    expect(screen.getByRole('button', { name: 'Save and run now' })).toBeDisabled();
-    expect(screen.getByRole('button', { name: 'Save as template' })).toBeDisabled();
+    expect(screen.getByRole('button', { name: 'Save and run now' })).toBeUnavailable();
+    expect(screen.getByRole('button', { name: 'Save as template' })).toBeUnavailable();
   });
 
   it('refetches a cached job on reopening and saves with the fresh ETag', async () => {

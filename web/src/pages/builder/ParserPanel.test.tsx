@@ -55,7 +55,7 @@ describe('ParserPanel', () => {
     expect(screen.getByText('The parser reported 1 error.')).toBeInTheDocument();
 
     // A real sample through a dry run of this action on one target.
-    expect(screen.getByRole('button', { name: 'Fetch a real sample' })).toBeDisabled();
+    expect(screen.getByRole('button', { name: 'Fetch a real sample' })).toBeUnavailable();
     await user.type(screen.getByLabelText('Sample target'), '127.0.0.1');
     await user.click(screen.getByRole('button', { name: 'Fetch a real sample' }));
     expect(await screen.findByTestId('dry-run-result')).toHaveTextContent('OK');
@@ -83,7 +83,7 @@ describe('ParserPanel', () => {
     expect(onChange).toHaveBeenLastCalledWith(['http.json_health']);
     expect(screen.getByRole('group', { name: 'Parsers' })).toHaveAccessibleDescription('unknown parser');
     expect(screen.queryByRole('alert')).not.toBeInTheDocument();
-    expect(screen.getByRole('button', { name: 'Fetch a real sample' })).toBeDisabled();
+    expect(screen.getByRole('button', { name: 'Fetch a real sample' })).toBeUnavailable();
   });
 
   it('shows at most 200 rows of a big parser result, saying how many there are', () => {

@@ -193,7 +193,7 @@ describe('Dashboard', () => {
     expect(screen.queryByRole('link', { name: /New job/ })).not.toBeInTheDocument();
     expect(screen.queryByRole('link', { name: 'Edit alpha' })).not.toBeInTheDocument();
     const runNow = screen.getByRole('button', { name: 'Run now: alpha' });
-    expect(runNow).toBeDisabled();
+    expect(runNow).toBeUnavailable();
     expect(runNow).toHaveAttribute('title', 'Needs the operator role');
   });
 

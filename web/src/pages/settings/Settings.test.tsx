@@ -120,7 +120,7 @@ describe('credentials', () => {
     const dialog = await screen.findByRole('dialog', { name: 'New credential' });
     await user.type(within(dialog).getByLabelText('Name'), 'v3');
     await user.selectOptions(within(dialog).getByLabelText('Kind'), 'snmp_v3');
-    expect(within(dialog).getByLabelText('Privacy password')).toBeDisabled();
+    expect(within(dialog).getByLabelText('Privacy password')).toBeUnavailable();
     await user.type(within(dialog).getByLabelText('User'), 'mon');
     await user.selectOptions(within(dialog).getByLabelText('Authentication protocol'), 'sha');
     await user.type(within(dialog).getByLabelText('Authentication password'), 'auth-secret');
@@ -253,7 +253,7 @@ describe('users', () => {
     const user = userEvent.setup();
     page('/settings/users');
     const del = await screen.findByRole('button', { name: 'Delete user admin' });
-    expect(del).toBeDisabled();
+    expect(del).toBeUnavailable();
     expect(del).toHaveAttribute('title', 'The last enabled admin cannot be deleted');
     expect(screen.getByRole('button', { name: 'Delete user noc' })).toBeEnabled();
     await user.click(screen.getByRole('button', { name: 'New user' }));
@@ -297,7 +297,7 @@ describe('roles', () => {
     expect(await screen.findByRole('rowheader', { name: /core-snmp/ })).toBeInTheDocument();
     for (const name of ['New credential', 'Edit credential core-snmp', 'Rotate secret of core-snmp', 'Delete credential core-snmp']) {
       const button = screen.getByRole('button', { name });
-      expect(button).toBeDisabled();
+      expect(button).toBeUnavailable();
       expect(button).toHaveAttribute('title', 'Needs the admin role');
     }
   });
@@ -317,7 +317,7 @@ describe('roles', () => {
     const input = await screen.findByLabelText('Results retention (days)');
     expect(input).toHaveValue(30);
     expect(input).toHaveAttribute('readonly');
-    expect(screen.getByRole('button', { name: 'Save' })).toBeDisabled();
+    expect(screen.getByRole('button', { name: 'Save' })).toBeUnavailable();
   });
 });
 
