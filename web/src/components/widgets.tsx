@@ -10,7 +10,6 @@ import { ConfirmDialog } from './Dialog';
 import { Button, Input } from './ui';
 import { cn } from '../lib/cn';
 
-export { useNow } from '../lib/hooks';
 import { useNow } from '../lib/hooks';
 
 const UNITS: [Intl.RelativeTimeFormatUnit, number][] = [
@@ -247,5 +246,31 @@ export function TableHead({ caption, columns, hiddenLast }: { caption: string; c
         </tr>
       </thead>
     </>
+  );
+}
+
+/** A form's footer: Cancel, and the submit button, both held while the request is out. */
+export function FormActions({
+  onCancel,
+  busy,
+  submitLabel,
+  submitDisabled = false,
+}: {
+  onCancel: () => void;
+  busy: boolean;
+  submitLabel: string;
+  /** The form is not ready to send (besides being busy). */
+  submitDisabled?: boolean;
+}) {
+  const { t } = useTranslation();
+  return (
+    <div className="flex justify-end gap-2">
+      <Button onClick={onCancel} disabled={busy}>
+        {t('common.cancel')}
+      </Button>
+      <Button type="submit" variant="primary" disabled={busy || submitDisabled}>
+        {submitLabel}
+      </Button>
+    </div>
   );
 }

@@ -7,7 +7,7 @@ import { Copy, Loader2 } from 'lucide-react';
 import { toast } from 'sonner';
 import { api, ApiError, errorMessage, unwrap } from '../../api/client';
 import { Button, Input } from '../../components/ui';
-import { useDebounced } from './queries';
+import { useDebounced } from '../../lib/hooks';
 
 export function CommandPreview({
   command,

@@ -36,6 +36,7 @@ import {
   type JobView,
 } from './model';
 import { useCommands, useCredentials, useLiveValidation, useParsers, useSegments } from './queries';
+import { saveBlob } from '../../lib/download';
 
 interface Loaded {
   job: JobView;
@@ -247,13 +248,9 @@ function Editor({ jobId, loaded }: { jobId?: string; loaded?: Loaded }) {
 
   const exportJson = () => {
     const blob = new Blob([`${JSON.stringify(spec, null, 2)}\n`], { type: 'application/json' });
-    const url = URL.createObjectURL(blob);
-    const a = document.createElement('a');
-    a.href = url;
-    a.download = `${(spec.name || 'job').replace(/[^\w.-]+/g, '-').replace(/^-+|-+$/g, '') || 'job'}.json`;
-    a.click();
-    setTimeout(() => URL.revokeObjectURL(url), 1000);
-    toast.success(t('builder.io.exported', { file: a.download }));
+    const file = `${(spec.name || 'job').replace(/[^\w.-]+/g, '-').replace(/^-+|-+$/g, '') || 'job'}.json`;
+    saveBlob(blob, file);
+    toast.success(t('builder.io.exported', { file }));
   };
 
   const importFile = async (file: File) => {

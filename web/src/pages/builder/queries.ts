@@ -4,6 +4,7 @@ import { useEffect, useRef, useState } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { api, ApiError, unwrap, type FieldProblem, type Schemas } from '../../api/client';
 import type { JobSpec, LibraryCommand, LibraryParser } from './model';
+import { useDebounced } from '../../lib/hooks';
 
 export function useCommands() {
   return useQuery({
@@ -39,9 +40,6 @@ export function useSegments() {
   });
 }
 
-import { useDebounced } from '../../lib/hooks';
-
-export { useDebounced };
 
 export interface ValidationState {
   /** Server problems of the last answered validation (empty when valid). */

@@ -18,20 +18,8 @@ import { BulkActions } from './BulkActions';
 import { Counters } from './Counters';
 import { cancelRun, cloneJob, invalidateJobs, runNow, upsertTick, useAllJobs } from './data';
 import { JobTable, type RowActions } from './JobTable';
-import {
-  countRows,
-  doneCount,
-  matchesFilter,
-  newerRun,
-  readFilters,
-  searchRows,
-  toRows,
-  writeFilters,
-  type Filters,
-  type JobRow,
-  type Run,
-  type StatusFilter,
-} from './model';
+import { countRows, matchesFilter, newerRun, readFilters, searchRows, toRows, writeFilters, type Filters, type JobRow, type Run, type StatusFilter } from './model';
+import { doneCount } from '../../lib/runs';
 
 // The dialog (Radix) loads on first use: it stays out of the dashboard's first load.
 const ConfirmDialog = lazy(() => import('../../components/Dialog').then((m) => ({ default: m.ConfirmDialog })));

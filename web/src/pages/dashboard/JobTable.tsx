@@ -10,12 +10,11 @@ import { Button } from '../../components/ui';
 import { StatusBadge } from '../../components/Status';
 import { cn } from '../../lib/cn';
 import { TickBar } from './TickBar';
-import { doneCount, healthStatus, percentDone, problemCount, relativeParts, type JobRow } from './model';
+import { healthStatus, problemCount, relativeParts, type JobRow } from './model';
+import { doneCount, percentDone } from '../../lib/runs';
+import { useNow } from '../../lib/hooks';
 
 export const ROW_HEIGHT = 56;
-
-export { useNow } from '../../lib/hooks';
-import { useNow } from '../../lib/hooks';
 
 // One formatter per language, made on first use (the page language can change at runtime).
 const relativeFormats = new Map<string, Intl.RelativeTimeFormat>();

@@ -3,6 +3,7 @@
 // cheap to run over 10,000 jobs on every change.
 import type { Schemas } from '../../api/client';
 import type { StatusName } from '../../components/Status';
+import { doneCount } from '../../lib/runs';
 
 export type Job = Schemas['JobListEntry'];
 export type Run = Schemas['Run'];
@@ -19,15 +20,11 @@ export function isStatusFilter(value: string | null): value is StatusFilter {
   return value !== null && (FILTERS as readonly string[]).includes(value);
 }
 
-export { doneCount, isTerminal } from '../../lib/runs';
-import { doneCount } from '../../lib/runs';
-
 /** Results that are a problem (fail, error, timeout). */
 export function problemCount(c: RunCounters): number {
   return c.failed + c.error + c.timeout;
 }
 
-export { percentDone } from '../../lib/runs';
 
 /** The health a run gives its job. */
 export function runHealth(run: Run | null | undefined): Health {

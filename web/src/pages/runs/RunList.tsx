@@ -9,7 +9,8 @@ import { Activity } from 'lucide-react';
 import { ApiError, api, unwrap, type Schemas } from '../../api/client';
 import { useLive } from '../../lib/live';
 import { Button, Card, EmptyState, ErrorState, Field, LoadingRows, PageHeader } from '../../components/ui';
-import { RUN_STATUSES, isTerminal, type RunStatus } from './format';
+import { RUN_STATUSES, type RunStatus } from './format';
+import { isTerminal } from '../../lib/runs';
 import { RunsTable } from './RunsTable';
 
 type RunPage = Schemas['RunPage'];

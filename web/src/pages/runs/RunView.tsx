@@ -4,6 +4,7 @@
 import { useDeferredValue, useEffect, useMemo, useRef, useState } from 'react';
 import { Link, useParams, useSearchParams } from 'react-router';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { saveBlob } from '../../lib/download';
 import { useNow } from '../../lib/hooks';
 import { useTranslation } from 'react-i18next';
 import { toast } from 'sonner';
@@ -15,17 +16,8 @@ import { ConfirmDialog } from '../../components/Dialog';
 import { StatusBadge } from '../../components/Status';
 import { Button, Card, EmptyState, ErrorState, Field, Input, LoadingRows, PageHeader, Skeleton } from '../../components/ui';
 import { cn } from '../../lib/cn';
-import {
-  RESULT_STATUSES,
-  counterOf,
-  doneCount,
-  formatDateTime,
-  formatNumber,
-  isTerminal,
-  percentDone,
-  runDuration,
-  type ResultStatus,
-} from './format';
+import { RESULT_STATUSES, counterOf, formatDateTime, formatNumber, runDuration, type ResultStatus } from './format';
+import { doneCount, isTerminal, percentDone } from '../../lib/runs';
 import { ResultDetail } from './ResultDetail';
 import { ResultsTable, sortRows, targetOrder, type SortColumn, type SortState } from './ResultsTable';
 import { RUNNING_REREAD_GAP_MS, useRunResults } from './useRunResults';
@@ -55,15 +47,7 @@ export async function downloadExport(runId: string, format: 'csv' | 'json', stat
   const response = await authedFetch(`/api/v1/results/export?${query.toString()}`);
   const blob = await response.blob();
   const name = `run-${runId}${status ? `-${status}` : ''}.${format === 'csv' ? 'csv' : 'ndjson'}`;
-  const url = URL.createObjectURL(blob);
-  const link = document.createElement('a');
-  link.href = url;
-  link.download = name;
-  link.rel = 'noopener';
-  document.body.appendChild(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  saveBlob(blob, name);
   return name;
 }
 

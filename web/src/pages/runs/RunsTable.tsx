@@ -3,7 +3,8 @@
 import { Link } from 'react-router';
 import { useTranslation } from 'react-i18next';
 import { StatusBadge } from '../../components/Status';
-import { RESULT_STATUSES, counterOf, doneCount, formatDateTime, formatNumber, isTerminal, percentDone, runDuration, type Run } from './format';
+import { RESULT_STATUSES, counterOf, formatDateTime, formatNumber, runDuration, type Run } from './format';
+import { doneCount, isTerminal, percentDone } from '../../lib/runs';
 
 /** A link that looks like a secondary button. */
 export const LINK_BUTTON =

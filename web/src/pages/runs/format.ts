@@ -12,7 +12,6 @@ export const RESULT_STATUSES: ResultStatus[] = ['ok', 'warn', 'fail', 'error', '
 /** Worst first: the order of a status sort. */
 export const RESULT_STATUS_RANK: Record<ResultStatus, number> = { error: 0, timeout: 1, fail: 2, warn: 3, ok: 4 };
 
-export { doneCount, isTerminal, percentDone } from '../../lib/runs';
 
 /** The counter of a result status (`fail` counts in `failed`). */
 export function counterOf(counters: Schemas['RunCounters'], status: ResultStatus): number {

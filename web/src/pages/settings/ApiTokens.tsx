@@ -10,20 +10,8 @@ import { roleAllows, useAuth } from '../../auth/AuthProvider';
 import { Dialog } from '../../components/Dialog';
 import { StatusBadge } from '../../components/Status';
 import { Button, Card, EmptyState, Field, Input, QueryStatus } from '../../components/ui';
-import {
-  ConfirmAction,
-  describedBy,
-  fieldError,
-  FormAlert,
-  formError,
-  RelativeTime,
-  SecretOnce,
-  Select,
-  tableClass,
-  tdClass,
-  thClass,
-  useNow,
-} from '../../components/widgets';
+import { ConfirmAction, describedBy, fieldError, FormAlert, formError, RelativeTime, SecretOnce, Select, tableClass, tdClass, thClass, FormActions } from '../../components/widgets';
+import { useNow } from '../../lib/hooks';
 import { ROLES, SectionHeader, type Role } from './shared';
 
 type Token = Schemas['ApiTokenView'];
@@ -279,14 +267,7 @@ function CreateTokenForm({ onDone: close }: { onDone: () => void }) {
         </Field>
       )}
       <FormAlert message={formError(create.error, ['name', 'role', 'expires_at'])} />
-      <div className="flex justify-end gap-2">
-        <Button onClick={onDone} disabled={create.isPending}>
-          {t('common.cancel')}
-        </Button>
-        <Button type="submit" variant="primary" disabled={create.isPending || !name.trim() || (expiry === 'date' && !date)}>
-          {t('settings.apiTokens.create')}
-        </Button>
-      </div>
+      <FormActions onCancel={onDone} busy={create.isPending} submitLabel={t('settings.apiTokens.create')} submitDisabled={!name.trim() || (expiry === 'date' && !date)} />
     </form>
   );
 }

@@ -9,7 +9,7 @@ import { api, unwrap, type Schemas } from '../../api/client';
 import { useAuth } from '../../auth/AuthProvider';
 import { Dialog } from '../../components/Dialog';
 import { Button, Card, EmptyState, Field, Input, QueryStatus } from '../../components/ui';
-import { ConfirmAction, describedBy, fieldError, FormAlert, formError, RelativeTime, Select, tableClass, tdClass, Textarea, ReadOnlyNote, TableHead } from '../../components/widgets';
+import { ConfirmAction, describedBy, fieldError, FormAlert, formError, RelativeTime, Select, tableClass, tdClass, Textarea, ReadOnlyNote, TableHead, FormActions } from '../../components/widgets';
 import { ifMatch, SectionHeader, useAdminReason } from './shared';
 
 type Credential = Schemas['CredentialView'];
@@ -331,14 +331,7 @@ function CreateCredentialForm({ onDone }: { onDone: () => void }) {
       </Field>
       <SecretFields kind={kind} values={values} onChange={setValues} error={create.error} idPrefix={id} />
       <FormAlert message={formError(create.error, ['name', 'kind', 'description', ...secretFieldPaths(kind)])} />
-      <div className="flex justify-end gap-2">
-        <Button onClick={onDone} disabled={create.isPending}>
-          {t('common.cancel')}
-        </Button>
-        <Button type="submit" variant="primary" disabled={create.isPending}>
-          {t('settings.credentials.create')}
-        </Button>
-      </div>
+      <FormActions onCancel={onDone} busy={create.isPending} submitLabel={t('settings.credentials.create')} />
     </form>
   );
 }
@@ -390,14 +383,7 @@ function EditCredentialForm({ credential, onDone }: { credential: Credential; on
         />
       </Field>
       <FormAlert message={formError(save.error, ['name', 'description'])} />
-      <div className="flex justify-end gap-2">
-        <Button onClick={onDone} disabled={save.isPending}>
-          {t('common.cancel')}
-        </Button>
-        <Button type="submit" variant="primary" disabled={save.isPending}>
-          {t('common.save')}
-        </Button>
-      </div>
+      <FormActions onCancel={onDone} busy={save.isPending} submitLabel={t('common.save')} />
     </form>
   );
 }
@@ -415,14 +401,7 @@ function RotateCredentialForm({ credential, onDone }: { credential: Credential; 
     <form onSubmit={submit} className="flex flex-col gap-3" noValidate>
       <SecretFields kind={credential.kind} values={values} onChange={setValues} error={save.error} idPrefix={id} />
       <FormAlert message={formError(save.error, secretFieldPaths(credential.kind))} />
-      <div className="flex justify-end gap-2">
-        <Button onClick={onDone} disabled={save.isPending}>
-          {t('common.cancel')}
-        </Button>
-        <Button type="submit" variant="primary" disabled={save.isPending}>
-          {t('settings.credentials.rotateConfirm')}
-        </Button>
-      </div>
+      <FormActions onCancel={onDone} busy={save.isPending} submitLabel={t('settings.credentials.rotateConfirm')} />
     </form>
   );
 }

@@ -10,7 +10,7 @@ import { useAuth } from '../../auth/AuthProvider';
 import { Dialog } from '../../components/Dialog';
 import { StatusBadge } from '../../components/Status';
 import { Button, Card, EmptyState, Field, Input, QueryStatus } from '../../components/ui';
-import { ConfirmAction, describedBy, fieldError, FormAlert, formError, RelativeTime, Select, ServerRefusal, tableClass, tdClass, TableHead } from '../../components/widgets';
+import { ConfirmAction, describedBy, fieldError, FormAlert, formError, RelativeTime, Select, ServerRefusal, tableClass, tdClass, TableHead, FormActions } from '../../components/widgets';
 import { ifMatch, ROLES, SectionHeader, type Role } from './shared';
 
 type User = Schemas['UserView'];
@@ -222,14 +222,7 @@ function CreateUserForm({ onDone }: { onDone: () => void }) {
         />
       </Field>
       <FormAlert message={formError(create.error, Object.keys(errors))} />
-      <div className="flex justify-end gap-2">
-        <Button onClick={onDone} disabled={create.isPending}>
-          {t('common.cancel')}
-        </Button>
-        <Button type="submit" variant="primary" disabled={create.isPending || !username.trim()}>
-          {t('settings.users.create')}
-        </Button>
-      </div>
+      <FormActions onCancel={onDone} busy={create.isPending} submitLabel={t('settings.users.create')} submitDisabled={!username.trim()} />
     </form>
   );
 }
@@ -314,14 +307,7 @@ function EditUserForm({ user, lastAdmin, onDone }: { user: User; lastAdmin: bool
         )}
       </div>
       {save.error && general ? <ServerRefusal error={save.error} /> : null}
-      <div className="flex justify-end gap-2">
-        <Button onClick={onDone} disabled={save.isPending}>
-          {t('common.cancel')}
-        </Button>
-        <Button type="submit" variant="primary" disabled={save.isPending}>
-          {t('common.save')}
-        </Button>
-      </div>
+      <FormActions onCancel={onDone} busy={save.isPending} submitLabel={t('common.save')} />
     </form>
   );
 }
@@ -373,14 +359,7 @@ function ResetPasswordForm({ user, onDone }: { user: User; onDone: () => void })
         />
       </Field>
       <FormAlert message={formError(save.error, ['password'])} />
-      <div className="flex justify-end gap-2">
-        <Button onClick={onDone} disabled={save.isPending}>
-          {t('common.cancel')}
-        </Button>
-        <Button type="submit" variant="primary" disabled={save.isPending}>
-          {t('settings.users.resetConfirm')}
-        </Button>
-      </div>
+      <FormActions onCancel={onDone} busy={save.isPending} submitLabel={t('settings.users.resetConfirm')} />
     </form>
   );
 }

@@ -8,6 +8,7 @@
 import { useMemo } from 'react';
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { api, ApiError, unwrap, type Schemas } from '../../../api/client';
+import { useDebounced } from '../../../lib/hooks';
 
 export type TargetSpec = Schemas['TargetSpec'];
 export type Selector = Schemas['Selector'];
@@ -72,9 +73,6 @@ export function remapField(field: string, map: number[]): string {
   return field.replace(/^(?:targets\.)?include\[(\d+)\]/, (_, k: string) => `include[${map[Number(k)] ?? k}]`).replace(/^targets\./, '');
 }
 
-import { useDebounced } from '../../../lib/hooks';
-
-export { useDebounced };
 
 export interface PreviewState {
   /** Nothing countable selected yet. */
