@@ -8,13 +8,11 @@ fn main() {
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let web = manifest.join("../../web");
     let dist = web.join("dist");
-    // `vite build` rewrites index.html every time, and creating dist/ changes web/'s mtime.
-    println!(
-        "cargo:rerun-if-changed={}",
-        dist.join("index.html").display()
-    );
-    println!("cargo:rerun-if-changed={}", web.display());
     let built = dist.join("index.html").is_file();
+    // Built: only the build's own files matter (not web/'s sources, packages or test output).
+    // Not built yet: watch web/, whose contents change when `vite build` creates dist/.
+    let watched = if built { &dist } else { &web };
+    println!("cargo:rerun-if-changed={}", watched.display());
     println!(
         "cargo:rustc-env=OPSCONDUCTOR_WEB_BUILT={}",
         if built { "yes" } else { "no" }

@@ -56,7 +56,7 @@ pub fn run(service: Service, args: &ServiceArgs) -> anyhow::Result<ExitCode> {
                 let controller = opsconductor_controller::Controller::build(config)
                     .await?
                     .with_metrics(metrics)
-                    .with_web_ui(opsconductor_web::router());
+                    .with_web_ui(web_ui());
                 controller.run_until_stopped(shutdown).await?;
             }
             Service::Agent => {
@@ -177,4 +177,16 @@ async fn cancel_on_signal(shutdown: CancellationToken) {
     }
     tracing::info!("shutting down");
     shutdown.cancel();
+}
+
+/// The embedded web UI for the controller, with a warning when this binary was built
+/// without it (no Node.js at build time): the API works, the browser shows how to build it.
+pub(crate) fn web_ui() -> axum::Router {
+    if !opsconductor_web::is_built() {
+        tracing::warn!(
+            "this binary was built without the web UI (web/dist was missing): the API works; \
+             run `make web` and rebuild to serve the UI"
+        );
+    }
+    opsconductor_web::router()
 }

@@ -172,7 +172,7 @@ pub async fn run(
         .await
         .context("starting the controller")?
         .with_metrics(metrics)
-        .with_web_ui(opsconductor_web::router());
+        .with_web_ui(crate::serve::web_ui());
     let store = controller.store().clone();
     end_runs_lost_with_the_queue(&*store).await?;
     let password = configured_password
