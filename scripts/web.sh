@@ -51,7 +51,17 @@ summary() {
     const r = JSON.parse(fs.readFileSync(file, "utf8"));
     let passed, failed;
     if (tool === "vitest") { passed = r.numPassedTests; failed = r.numFailedTests + (r.numRuntimeErrorTestSuites || 0); if (!r.success && failed === 0) failed = 1; }
-    else { passed = r.stats.expected; failed = r.stats.unexpected + (r.errors ? r.errors.length : 0); }
+    else {
+      passed = r.stats.expected; failed = r.stats.unexpected + (r.errors ? r.errors.length : 0);
+      // CI keeps only the end of the log: repeat the first lines of each failure here.
+      const walk = (suite) => {
+        for (const spec of suite.specs || []) for (const t of spec.tests) for (const res of t.results)
+          if (res.status !== "passed" && res.status !== "skipped" && res.error)
+            console.log(`FAILED ${spec.file}:${spec.line} ${spec.title}\n  ${(res.error.message || "").replace(/\x1b\[[0-9;]*m/g, "").split("\n").slice(0, 8).join("\n  ")}`);
+        for (const child of suite.suites || []) walk(child);
+      };
+      r.suites.forEach(walk);
+    }
     console.log(`${tool}: ${passed} passed, ${failed} failed`);
     process.exit(failed === 0 && passed > 0 ? 0 : 1);
   ' "$tool" "$report"

@@ -3,7 +3,7 @@
 // export and re-import; run it and watch it reach 100 %; open a result; a viewer cannot edit.
 import { readFileSync } from 'node:fs';
 import { expect, test, type Page } from '@playwright/test';
-import { ADMIN, VIEWER, ensureViewer, expectAccessible, screenshot, signIn } from './support';
+import { ADMIN, VIEWER, ensureViewer, expectAccessible, expectToastAccessible, screenshot, signIn } from './support';
 
 const stamp = Date.now().toString(36);
 const JOB = `e2e ping and health ${stamp}`;
@@ -61,6 +61,7 @@ test('build a job in the Job Builder, test its parser, save it, keep it as a tem
   await page.getByLabel('Template name').fill(TEMPLATE);
   await page.getByRole('button', { name: 'Save template' }).click();
   await expect(page.getByText(`Template ${TEMPLATE} saved.`)).toBeVisible();
+  await expectToastAccessible(page, testInfo, 'toast');
 
   const [download] = await Promise.all([
     page.waitForEvent('download'),
