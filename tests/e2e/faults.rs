@@ -180,6 +180,7 @@ fn ping_chunk(run: RunId, chunk: ChunkId, segment: &str, targets: &[String]) -> 
         concurrency: 16,
         target_timeout_ms: 5000,
         run_deadline_unix_ms: (Utc::now() + chrono::Duration::minutes(5)).timestamp_millis(),
+        require_first_ok: false,
     }
     .encode_to_vec()
 }

@@ -13,8 +13,10 @@
 // Helpers outside #[test] functions are not covered by clippy.toml's allow-unwrap-in-tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod discovery_servers;
 mod faults;
 mod pipeline;
 mod scale_out;
+mod scans;
 mod standalone;
 mod support;

@@ -162,6 +162,7 @@ async fn runner_checks(addr: SocketAddr, checks: usize) -> Measured {
         concurrency: CONCURRENCY,
         target_timeout: Duration::from_secs(10),
         agent_id: None,
+        require_first_ok: false,
     };
     let started = Instant::now();
     let mut results = run_chunk(registry, chunk, config, CancellationToken::new());

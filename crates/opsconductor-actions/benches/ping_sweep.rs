@@ -96,6 +96,7 @@ async fn ours(targets: Vec<Target>, concurrency: usize) -> Sweep {
         concurrency,
         target_timeout: Duration::from_secs(2),
         agent_id: None,
+        require_first_ok: false,
     };
     let t0 = Instant::now();
     let (results, replies) = run_chunk(registry, chunk, config, CancellationToken::new())

@@ -93,6 +93,9 @@ pub struct RunnerConfig {
     pub target_timeout: Duration,
     /// Stamped on results.
     pub agent_id: Option<AgentId>,
+    /// Later actions run on a target only when its first action ended ok; the skipped
+    /// ones are recorded as errors that say why (a liveness gate for scans).
+    pub require_first_ok: bool,
 }
 
 impl Default for RunnerConfig {
@@ -101,6 +104,7 @@ impl Default for RunnerConfig {
             concurrency: 256,
             target_timeout: Duration::from_secs(10),
             agent_id: None,
+            require_first_ok: false,
         }
     }
 }
@@ -147,20 +151,57 @@ async fn run_target(
     tx: &mpsc::Sender<ResultRecord>,
 ) {
     let target_deadline = Instant::now() + config.target_timeout;
-    for action in actions {
-        let record = run_one(
-            registry,
-            run_id,
-            target,
-            action,
-            target_deadline,
-            config,
-            cancel,
-        )
-        .await;
-        if tx.send(record.0).await.is_err() {
+    let mut gate_closed = None;
+    for (position, action) in actions.iter().enumerate() {
+        let record = match &gate_closed {
+            Some(first_status) => skipped(run_id, target, action, first_status, config),
+            None => {
+                let (record, _) = run_one(
+                    registry,
+                    run_id,
+                    target,
+                    action,
+                    target_deadline,
+                    config,
+                    cancel,
+                )
+                .await;
+                if position == 0 && config.require_first_ok && record.status != ResultStatus::Ok {
+                    gate_closed = Some(record.status);
+                }
+                record
+            }
+        };
+        if tx.send(record).await.is_err() {
             return;
         }
+    }
+}
+
+/// The result of an action not run because the target's first action did not end ok.
+fn skipped(
+    run_id: RunId,
+    target: &Target,
+    action: &PreparedAction,
+    first_status: &ResultStatus,
+    config: &RunnerConfig,
+) -> ResultRecord {
+    ResultRecord {
+        run_id,
+        target: target.to_string(),
+        action_index: action.index,
+        status: ResultStatus::Error,
+        started_at: Utc::now(),
+        duration_ms: 0.0,
+        timings: Map::new(),
+        fields: Map::new(),
+        rows: Vec::new(),
+        raw_excerpt: None,
+        reason: Some(format!(
+            "skipped: the first action ended {} and this job runs later actions only after it succeeds",
+            first_status.as_str()
+        )),
+        agent_id: config.agent_id,
     }
 }
 
@@ -311,6 +352,7 @@ pub async fn dry_run(
         concurrency: 1,
         target_timeout,
         agent_id: None,
+        require_first_ok: false,
     };
     let (result, detail) = run_one(
         registry,

@@ -238,6 +238,7 @@ async fn execute(
             concurrency,
             target_timeout: work.target_timeout,
             agent_id: shared.agent_id,
+            require_first_ok: work.require_first_ok,
         };
         let mut results = run_chunk(Arc::clone(&shared.registry), chunk, config, cancel.clone());
         let mut from_runner = 0;

@@ -37,6 +37,8 @@ pub(crate) struct Work {
     pub target_timeout: Duration,
     /// Milliseconds since the Unix epoch; `None` when the run has no deadline.
     pub deadline_unix_ms: Option<i64>,
+    /// Later actions only after the first ended ok (see `RunnerConfig::require_first_ok`).
+    pub require_first_ok: bool,
 }
 
 /// One action, prepared without its credential, and the credential it needs.
@@ -100,6 +102,7 @@ fn convert(delivery_chunk_id: &str, work: v1::ChunkWork) -> Result<Work, String>
         concurrency: usize::try_from(work.concurrency.max(1)).unwrap_or(usize::MAX),
         target_timeout,
         deadline_unix_ms: (work.run_deadline_unix_ms > 0).then_some(work.run_deadline_unix_ms),
+        require_first_ok: work.require_first_ok,
     })
 }
 
@@ -167,6 +170,7 @@ mod tests {
             concurrency: 8,
             target_timeout_ms: 2000,
             run_deadline_unix_ms: 0,
+            require_first_ok: false,
         }
     }
 

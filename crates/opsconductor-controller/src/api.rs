@@ -165,7 +165,7 @@ struct CursorDoc<K> {
     key: K,
 }
 
-fn encode_cursor<K: Serialize>(list: &str, key: K) -> Option<String> {
+pub(crate) fn encode_cursor<K: Serialize>(list: &str, key: K) -> Option<String> {
     serde_json::to_vec(&CursorDoc {
         list: list.to_owned(),
         key,
@@ -174,7 +174,7 @@ fn encode_cursor<K: Serialize>(list: &str, key: K) -> Option<String> {
     .map(hex::encode)
 }
 
-fn decode_cursor<K: DeserializeOwned>(
+pub(crate) fn decode_cursor<K: DeserializeOwned>(
     list: &str,
     cursor: Option<&str>,
 ) -> Result<Option<K>, ControllerError> {
@@ -195,7 +195,7 @@ fn decode_cursor<K: DeserializeOwned>(
     Ok(Some(doc.key))
 }
 
-fn page_limit(limit: Option<u32>) -> Result<u32, ControllerError> {
+pub(crate) fn page_limit(limit: Option<u32>) -> Result<u32, ControllerError> {
     match limit {
         None => Ok(DEFAULT_PAGE),
         Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
@@ -207,7 +207,11 @@ fn page_limit(limit: Option<u32>) -> Result<u32, ControllerError> {
 }
 
 /// A page from `items` fetched with `limit`: a full page may have a next one.
-fn page<T>(items: Vec<T>, limit: u32, next: impl FnOnce(&T) -> Option<String>) -> Page<T> {
+pub(crate) fn page<T>(
+    items: Vec<T>,
+    limit: u32,
+    next: impl FnOnce(&T) -> Option<String>,
+) -> Page<T> {
     let next_cursor = if items.len() >= limit as usize {
         items.last().and_then(next)
     } else {
@@ -868,14 +872,16 @@ impl Api {
     }
 
     /// What a target selection comes to: count, the first `limit` targets, the split by
-    /// segment and the file lines that did not parse.
+    /// segment and the file lines that did not parse. Inventory groups count with their
+    /// members as of now (a run resolves them again when it starts).
     pub async fn preview_targets(
         &self,
         spec: &TargetSpec,
         segment_override: Option<&str>,
         limit: usize,
     ) -> Result<TargetPreview, ControllerError> {
-        let expanded = targets::expand(spec, &targets::NoGroups)?;
+        let groups = crate::inventory::groups_for(&*self.store, &[spec]).await?;
+        let expanded = targets::expand(spec, &groups)?;
         let segments = self.store.list_segments().await?;
         let router = SegmentRouter::new(&segments, self.dispatcher.default_segment());
         let by_segment = match segment_override {

@@ -247,6 +247,12 @@ impl Controller {
             LIBRARY_REFRESH,
             shutdown.clone(),
         ));
+        tasks.spawn(crate::inventory::run_scan_finisher(
+            store.clone(),
+            config.default_segment.clone(),
+            events.clone(),
+            shutdown.clone(),
+        ));
         tasks.spawn(crate::lifecycle::run_sweeper(
             store.clone(),
             config.sweep_interval,

@@ -13,7 +13,8 @@ use opsconductor_core::error::ValidationError;
 use opsconductor_core::ids::{ChunkId, JobId, RunId};
 use opsconductor_core::library::Library;
 use opsconductor_core::model::{Job, Run, RunTrigger, Schedule, Segment};
-use opsconductor_core::targets::{self, NoGroups, SegmentRouter};
+use opsconductor_core::targets::TargetSpec;
+use opsconductor_core::targets::{self, GroupResolver, SegmentRouter};
 use opsconductor_proto::v1;
 use opsconductor_store::prelude::*;
 use opsconductor_store::{NewChunk, NewRun, StoreError};
@@ -45,18 +46,20 @@ pub struct RunPlan {
 }
 
 /// Plans a run of `job`: resolves its actions against the library (for the wire), expands
-/// and routes its targets and encodes one `ChunkWork` per chunk.
+/// its targets (inventory groups through `groups`, resolved as the run starts), routes
+/// them and encodes one `ChunkWork` per chunk.
 pub fn plan_run(
     job: &Job,
     library: &Library,
     segments: &[Segment],
     default_segment: &str,
+    groups: &dyn GroupResolver,
     now: DateTime<Utc>,
 ) -> Result<RunPlan, ControllerError> {
     let run_id = RunId::new();
     let actions = wire_actions(job, library)?;
     let expanded =
-        targets::expand(&job.spec.targets, &NoGroups).map_err(|e| prefix_errors("targets", e))?;
+        targets::expand(&job.spec.targets, groups).map_err(|e| prefix_errors("targets", e))?;
     if expanded.is_empty() {
         return Err(ControllerError::field(
             "targets",
@@ -100,6 +103,7 @@ pub fn plan_run(
                 concurrency: options.concurrency,
                 target_timeout_ms: u32::try_from(options.target_timeout_ms).unwrap_or(u32::MAX),
                 run_deadline_unix_ms: deadline_at.timestamp_millis(),
+                require_first_ok: options.require_first_ok,
             };
             chunks.push(NewChunk {
                 id,
@@ -328,9 +332,11 @@ impl Dispatcher {
         let read = async {
             let jobs = self.store.jobs_by_ids(&ids).await?;
             let segments = self.store.list_segments().await?;
-            Ok::<_, StoreError>((jobs, segments))
+            let specs: Vec<&TargetSpec> = jobs.iter().map(|j| &j.spec.targets).collect();
+            let groups = crate::inventory::groups_for(&*self.store, &specs).await?;
+            Ok::<_, StoreError>((jobs, segments, groups))
         };
-        let (jobs, segments) = match read.await {
+        let (jobs, segments, groups) = match read.await {
             Ok(read) => read,
             Err(e) => return fires.iter().map(|_| Err(e.clone().into())).collect(),
         };
@@ -350,7 +356,14 @@ impl Dispatcher {
                     continue;
                 }
             };
-            match plan_run(job, &library, &segments, &self.default_segment, now) {
+            match plan_run(
+                job,
+                &library,
+                &segments,
+                &self.default_segment,
+                &groups,
+                now,
+            ) {
                 Ok(plan) => {
                     placed.push((i, plan.chunks.len()));
                     new_runs.push(NewRun {
@@ -412,12 +425,14 @@ impl Dispatcher {
         scheduled_for: Option<DateTime<Utc>>,
     ) -> Result<Run, ControllerError> {
         let segments = self.store.list_segments().await?;
+        let groups = crate::inventory::groups_for(&*self.store, &[&job.spec.targets]).await?;
         let now = Utc::now();
         let plan = plan_run(
             job,
             &self.catalog.current(),
             &segments,
             &self.default_segment,
+            &groups,
             now,
         )?;
         let run_id = plan.run_id;
@@ -482,7 +497,15 @@ mod tests {
             "actions": [{"command": "ping.icmp"}],
             "options": {"chunk_size": 100}
         }));
-        let plan = plan_run(&job, &library(), &segments(), "default", Utc::now()).expect("plans");
+        let plan = plan_run(
+            &job,
+            &library(),
+            &segments(),
+            "default",
+            &targets::NoGroups,
+            Utc::now(),
+        )
+        .expect("plans");
         // A /23 without its network and broadcast addresses.
         assert_eq!(plan.target_count, 510);
         assert_eq!(plan.total, 510);
@@ -511,7 +534,15 @@ mod tests {
             "actions": [{"command": "ping.icmp"}],
             "options": {"segment": "nowhere"}
         }));
-        let err = plan_run(&job, &library(), &segments(), "default", Utc::now()).unwrap_err();
+        let err = plan_run(
+            &job,
+            &library(),
+            &segments(),
+            "default",
+            &targets::NoGroups,
+            Utc::now(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("options.segment"), "{err}");
     }
 

@@ -14,6 +14,7 @@
 //! - [`parse`] — output parsers (regex, JSONPath, key=value, tables) and field maps.
 //! - [`credential`] — credential kinds and their secret material, checked in one place.
 //! - [`criteria`] — the success-criteria expression language (ok / warn / fail).
+//! - [`inventory`] — devices learned by scans, dynamic-group filters, scan diffs, imports.
 //! - [`targets`] — target expansion (addresses, CIDRs, ranges, lists, files) and routing.
 //! - [`timestamp`] — RFC 3339 timestamps in API output, written without `fmt`.
 
@@ -22,6 +23,7 @@ pub mod credential;
 pub mod criteria;
 pub mod error;
 pub mod ids;
+pub mod inventory;
 pub mod library;
 pub mod model;
 pub mod params;

@@ -72,6 +72,7 @@ fn chunk(index: usize) -> Item {
         concurrency: 64,
         target_timeout_ms: 15_000,
         run_deadline_unix_ms: 1_900_000_000_000,
+        require_first_ok: false,
     };
     (chunk_id, SEGMENT.to_owned(), work.encode_to_vec())
 }

@@ -22,6 +22,7 @@
 //!   failed logins (hashes only, never a password or a token).
 //! - `audit` — the audit log: who changed what and when.
 //! - `agents` — enrollment tokens, agent registration, authentication and liveness.
+//! - `inventory` — devices, device groups, scans and their snapshots.
 //! - `jobs` — job definitions.
 //! - `credentials` — the credential vault's rows (secrets only as the controller sealed
 //!   them) and which jobs reference each.
@@ -51,6 +52,7 @@ mod audit;
 mod chunks;
 mod credentials;
 mod error;
+mod inventory;
 mod jobs;
 mod library_entries;
 mod queries;
@@ -76,6 +78,10 @@ pub use credentials::{
     CredentialChange, CredentialDeletion, CredentialMeta, CredentialStore, SealedSecret,
 };
 pub use error::StoreError;
+pub use inventory::{
+    DeviceUpdate, GroupRecord, ImportedDevice, InventoryStore, LiveScanCounts, NewScan,
+    ObservedDevice, ScanFinish, ScanRecord, ScanResultRow, ScanState,
+};
 pub use jobs::{JobFilter, JobListItem, JobStore, ListedJob, MAX_PAGE};
 pub use library_entries::{LibraryEntry, LibraryEntryStore, LibraryStamp};
 pub use queries::{
@@ -100,6 +106,7 @@ pub trait Store:
     + AuditStore
     + ChunkStore
     + CredentialStore
+    + InventoryStore
     + JobStore
     + LibraryEntryStore
     + ResultQueryStore
@@ -123,6 +130,7 @@ impl<T> Store for T where
         + AuditStore
         + ChunkStore
         + CredentialStore
+        + InventoryStore
         + JobStore
         + LibraryEntryStore
         + ResultQueryStore
@@ -162,8 +170,9 @@ pub async fn open(url: &str, max_connections: u32) -> Result<SharedStore, StoreE
 /// called (a trait's methods need the trait in scope).
 pub mod prelude {
     pub use crate::{
-        AccountStore, AgentStore, AuditStore, ChunkStore, CredentialStore, JobStore,
-        LeaderElection, LibraryEntryStore, ResultQueryStore, ResultStore, RunStore, ScheduleStore,
-        SegmentStore, SharedStore, SshHostKeyStore, Store, StoreAdmin, TemplateStore,
+        AccountStore, AgentStore, AuditStore, ChunkStore, CredentialStore, InventoryStore,
+        JobStore, LeaderElection, LibraryEntryStore, ResultQueryStore, ResultStore, RunStore,
+        ScheduleStore, SegmentStore, SharedStore, SshHostKeyStore, Store, StoreAdmin,
+        TemplateStore,
     };
 }

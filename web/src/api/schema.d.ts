@@ -284,6 +284,97 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/devices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Devices in address order, filtered. */
+        get: operations["list_devices"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/devices/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Tags (or deletes) many devices at once. */
+        post: operations["bulk_devices"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/devices/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The inventory as a CSV or JSON file (importable again). */
+        get: operations["export_devices"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/devices/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Imports devices from CSV (header row with `address` and any of hostname, vendor,
+         *     model, os, tags, notes) or JSON. Good lines are written, bad ones reported by line
+         *     number; a file-level problem (no `address` column, not CSV / JSON) writes nothing.
+         */
+        post: operations["import_devices"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/devices/{address}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One device. */
+        get: operations["get_device"];
+        put?: never;
+        post?: never;
+        /** Deletes a device (a later scan finds it again if it is alive). */
+        delete: operations["delete_device"];
+        options?: never;
+        head?: never;
+        /** Changes a device's host name, tags or notes. */
+        patch: operations["update_device"];
+        trace?: never;
+    };
     "/api/v1/enrollment-tokens": {
         parameters: {
             query?: never;
@@ -295,6 +386,77 @@ export interface paths {
         put?: never;
         /** Creates a one-time enrollment token for a segment. */
         post: operations["create_enrollment_token"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/groups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Device groups with their member counts now. */
+        get: operations["list_groups"];
+        put?: never;
+        /** Creates a static (members) or dynamic (filter) group. */
+        post: operations["create_group"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/groups/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Who a group definition would select now, without saving it (the editor's live count). */
+        post: operations["preview_group"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/groups/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One group; the `ETag` is its version. */
+        get: operations["get_group"];
+        /** Replaces a group (a different `name` renames it); `If-Match` makes it conditional. */
+        put: operations["update_group"];
+        post?: never;
+        /** Deletes a group (jobs that name it fail to start until it exists again). */
+        delete: operations["delete_group"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/groups/{name}/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Who a stored group selects now (the first 1,000). */
+        get: operations["group_members"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -710,6 +872,75 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/scans": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Scans, newest first. */
+        get: operations["list_scans"];
+        put?: never;
+        /** Starts a scan of a range with a discovery profile; its progress is its run's. */
+        post: operations["start_scan"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/scans/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One scan; while it runs, counts come from the results stored so far. */
+        get: operations["get_scan"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/scans/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancels a running scan; what it found so far still reaches the inventory. */
+        post: operations["cancel_scan"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/scans/{id}/diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** New, changed and gone hosts against the previous scan of the same range. */
+        get: operations["scan_diff"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/segments": {
         parameters: {
             query?: never;
@@ -1088,6 +1319,88 @@ export interface components {
             /** @description Its owner's name. */
             username: string;
         };
+        /** @description One attribute that differs between two scans. */
+        AttributeChange: {
+            /** @description Its value now (absent: no longer known). */
+            after?: unknown;
+            /** @description Its value in the previous scan (absent: it was not known). */
+            before?: unknown;
+            /** @description The attribute's name, as in [`Attributes`] (`open_ports`, `ssh_banner`, …). */
+            field: string;
+        };
+        /**
+         * @description What scans learned about a device. Every field is optional: a host that only answers
+         *     ping has none but its round-trip time.
+         */
+        Attributes: {
+            /**
+             * @description The HTTP `Server` header.
+             * @default null
+             */
+            http_server: string | null;
+            /**
+             * @description The HTML `<title>` of the HTTP front page.
+             * @default null
+             */
+            http_title: string | null;
+            /**
+             * @description Model guessed from sysDescr / sysObjectID, or set by an import.
+             * @default null
+             */
+            model: string | null;
+            /**
+             * @description TCP ports found open, ascending.
+             * @default []
+             */
+            open_ports: number[];
+            /**
+             * @description Operating system guessed from sysDescr and banners (e.g. `Linux`, `Cisco IOS XE`).
+             * @default null
+             */
+            os: string | null;
+            /**
+             * Format: double
+             * @description Ping round-trip time in the last scan, ms.
+             * @default null
+             */
+            rtt_ms: number | null;
+            /**
+             * @description The SSH identification line, e.g. `SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3`.
+             * @default null
+             */
+            ssh_banner: string | null;
+            /**
+             * @description SNMP sysDescr (first line).
+             * @default null
+             */
+            sys_descr: string | null;
+            /**
+             * @description SNMP sysLocation.
+             * @default null
+             */
+            sys_location: string | null;
+            /**
+             * @description SNMP sysName.
+             * @default null
+             */
+            sys_name: string | null;
+            /**
+             * @description SNMP sysObjectID, dotted without a leading dot.
+             * @default null
+             */
+            sys_object_id: string | null;
+            /**
+             * Format: double
+             * @description SNMP sysUpTime in seconds when last scanned.
+             * @default null
+             */
+            sys_uptime_s: number | null;
+            /**
+             * @description Vendor guessed by [`identify()`] (e.g. `Cisco`), or set by an import.
+             * @default null
+             */
+            vendor: string | null;
+        };
         /** @description A page of the audit log. */
         AuditPage: {
             /** @description Newest first. */
@@ -1135,14 +1448,13 @@ export interface components {
          * @enum {string}
          */
         BulkAction: "enable" | "disable" | "delete";
-        /** @description What a bulk action changed. */
+        /** @description How many devices a bulk change reached. */
         BulkOutcome: {
-            /** @description The action. */
-            action: components["schemas"]["BulkAction"];
-            /** @description Jobs that changed. */
-            changed: components["schemas"]["JobId"][];
-            /** @description Jobs left as they were (unknown, or already in that state). */
-            unchanged: components["schemas"]["JobId"][];
+            /**
+             * Format: int64
+             * @description Devices that existed and were changed.
+             */
+            affected: number;
         };
         /** @description A change to many jobs at once. */
         BulkRequest: {
@@ -1155,6 +1467,13 @@ export interface components {
         CancelRequest: {
             /** @description Recorded on the run and its unfinished results. */
             reason?: string | null;
+        };
+        /** @description A host alive in both scans whose attributes differ. */
+        ChangedHost: {
+            /** @description The address. */
+            address: string;
+            /** @description What differs, by attribute name. */
+            changes: components["schemas"]["AttributeChange"][];
         };
         /** @description Options of a clone. */
         CloneRequest: {
@@ -1230,6 +1549,65 @@ export interface components {
         };
         /** @description A CSV column, by header name or by 1-based number (`"ip"`, `2`, or `"2"`). */
         CsvColumn: number | string;
+        /** @description One device of the inventory, keyed by its address. */
+        Device: {
+            /** @description The key: an IPv4 or IPv6 address in canonical text form. */
+            address: string;
+            /** @description What scans learned. */
+            attributes: components["schemas"]["Attributes"];
+            /**
+             * Format: date-time
+             * @description When a scan or import first recorded it.
+             */
+            first_seen: string;
+            /** @description Host name: SNMP sysName when learned, else what an import or an operator set. */
+            hostname?: string | null;
+            /** @description The last scan that found it alive, if any. */
+            last_scan_id?: string | null;
+            /**
+             * Format: date-time
+             * @description When a scan last found it alive (or it was imported).
+             */
+            last_seen: string;
+            /** @description Operator notes. */
+            notes: string;
+            /** @description The segment whose agents reach it (longest-prefix match when last scanned). */
+            segment?: string | null;
+            /** @description Operator tags, sorted, unique. */
+            tags: string[];
+        };
+        /** @description A change to many devices at once. */
+        DeviceBulk: {
+            /** @description Tags to add. */
+            add_tags?: string[];
+            /** @description The devices. */
+            addresses: string[];
+            /** @description Delete the devices instead. */
+            delete?: boolean;
+            /** @description Tags to remove. */
+            remove_tags?: string[];
+        };
+        /** @description What an operator changes on a device; absent fields stay. */
+        DeviceChange: {
+            /** @description Host name (`null` clears it). */
+            hostname?: string | null;
+            /** @description Notes. */
+            notes?: string | null;
+            /** @description Tags (replaces them). */
+            tags?: string[] | null;
+        };
+        /** @description A page of devices with the number that match. */
+        DevicePage: {
+            /** @description The devices, in address order. */
+            items: components["schemas"]["Device"][];
+            /** @description Pass as `cursor` for the next page. */
+            next_cursor?: string | null;
+            /**
+             * Format: int64
+             * @description Devices matching the filters in all.
+             */
+            total: number;
+        };
         /** @description What a dry run of one action on one target produced. */
         DryRunOutcome: {
             /** @description The command rendered for the target (secrets masked). */
@@ -1307,6 +1685,86 @@ export interface components {
             /** @description The file's name, used in messages only. */
             name?: string;
         };
+        /** @description Who a group selects now. */
+        GroupMembers: {
+            /**
+             * Format: int64
+             * @description Targets selected.
+             */
+            count: number;
+            /** @description The first of them (at most `limit`). */
+            members: string[];
+        };
+        /** @description A stored dynamic or static group of devices. */
+        GroupSpec: {
+            /** @description What it is for. */
+            description?: string;
+            /** @description Dynamic group: devices matching this filter when a run starts. */
+            filter?: string | null;
+            /** @description Static group: these addresses, CIDRs, ranges or hostnames. */
+            members?: string[];
+            /** @description Unique name, used by jobs as `{"type":"group","group":NAME}`. */
+            name: string;
+        };
+        /** @description A group with its member count now. */
+        GroupView: components["schemas"]["GroupSpec"] & {
+            /**
+             * Format: date-time
+             * @description Creation time.
+             */
+            created_at: string;
+            /** @description `static` or `dynamic`. */
+            kind: string;
+            /**
+             * Format: int64
+             * @description Targets it selects now (a static member CIDR counts its addresses).
+             */
+            member_count: number;
+            /**
+             * Format: date-time
+             * @description Last change.
+             */
+            updated_at: string;
+            /**
+             * Format: int64
+             * @description Bumped on every change (send as `If-Match`).
+             */
+            version: number;
+        };
+        /** @description One thing wrong with one line of an import. */
+        ImportProblem: {
+            /** @description The column (CSV) or key (JSON) at fault; empty when it is the whole line. */
+            field: string;
+            /**
+             * @description CSV: the physical 1-based line where the row starts (the header is line 1). JSON: the
+             *     1-based position of the object in the array.
+             */
+            line: number;
+            /** @description What is wrong, written for the person who will fix the file. */
+            message: string;
+        };
+        /** @description What an import did. */
+        ImportReport: {
+            /**
+             * Format: int64
+             * @description Devices added.
+             */
+            created: number;
+            /** @description Nothing was written (a dry run). */
+            dry_run: boolean;
+            /** @description Why, line by line. */
+            problems: components["schemas"]["ImportProblem"][];
+            /**
+             * Format: int64
+             * @description Lines (or items) left out.
+             */
+            rejected: number;
+            /**
+             * Format: int64
+             * @description Devices updated.
+             */
+            updated: number;
+        };
         /**
          * @description One line of a file (or one entry of an inventory group) that did not parse: reported,
          *     not fatal, so a file with a few bad lines still runs against the good ones.
@@ -1321,6 +1779,11 @@ export interface components {
             /** @description The line as written, control characters escaped, cut to 200 characters. */
             text: string;
         };
+        /**
+         * @description The format of an import or export.
+         * @enum {string}
+         */
+        InventoryFormat: "csv" | "json";
         /**
          * Format: uuid
          * @description Identifies a job definition (stable across its versions).
@@ -1354,6 +1817,12 @@ export interface components {
             concurrency?: number;
             /** @description Behaviour when a fire finds the previous run still going. */
             overlap?: components["schemas"]["OverlapPolicy"];
+            /**
+             * @description Run a target's later actions only when its first action ended ok; the others are
+             *     recorded as errors saying they were skipped. A liveness gate: scans ping first and
+             *     probe only the hosts that answer, instead of waiting out timeouts on empty addresses.
+             */
+            require_first_ok?: boolean;
             /**
              * Format: int64
              * @description Seconds after which a run's unfinished targets are recorded as timed out
@@ -1764,6 +2233,173 @@ export interface components {
          * @enum {string}
          */
         RunTrigger: "schedule" | "manual" | "catch_up";
+        /** @description What a scan found, counted. */
+        ScanCounts: {
+            /**
+             * Format: int64
+             * @description Addresses that answered.
+             * @default 0
+             */
+            alive: number;
+            /**
+             * Format: int64
+             * @description Hosts whose attributes changed (after the scan).
+             * @default 0
+             */
+            changed: number;
+            /**
+             * Format: int64
+             * @description Hosts of the previous scan that no longer answered (after the scan).
+             * @default 0
+             */
+            gone: number;
+            /**
+             * Format: int64
+             * @description Live hosts about which more than liveness was learned.
+             * @default 0
+             */
+            identified: number;
+            /**
+             * Format: int64
+             * @description Hosts new since the previous scan of the range (after the scan).
+             * @default 0
+             */
+            new: number;
+            /**
+             * Format: int64
+             * @description Addresses probed so far.
+             * @default 0
+             */
+            probed: number;
+        };
+        /** @description What differs between a scan and the previous scan of the same range. */
+        ScanDiff: {
+            /** @description Alive in both, with attribute changes. */
+            changed: components["schemas"]["ChangedHost"][];
+            /** @description Alive in the previous scan, not now. */
+            gone: string[];
+            /** @description Alive now, not in the previous scan (every host when there is no previous scan). */
+            new: string[];
+        };
+        /** @description New, changed and gone hosts of a scan against the previous scan of its range. */
+        ScanDiffView: components["schemas"]["ScanDiff"] & {
+            /**
+             * Format: uuid
+             * @description What it was compared with (absent: the first scan of the range).
+             */
+            previous_scan_id?: string | null;
+            /**
+             * Format: uuid
+             * @description The scan.
+             */
+            scan_id: string;
+        };
+        /** @description Execution options of a scan. */
+        ScanOptions: {
+            /**
+             * Format: int32
+             * @description Hosts probed at once per agent (default 512).
+             */
+            concurrency?: number;
+            /**
+             * Format: int64
+             * @description Time for all probes of one host, ms (default 5000).
+             */
+            host_timeout_ms?: number;
+            /** @description Send every address to this segment instead of routing by address. */
+            segment?: string | null;
+        };
+        /** @description A page of scans (the schema of [`crate::api::Page`] for scans). */
+        ScanPage: {
+            items: components["schemas"]["ScanView"][];
+            next_cursor?: string | null;
+        };
+        /** @description How a scan probes each address: the discovery profile. */
+        ScanProfile: {
+            /**
+             * @description Ping first and probe only the hosts that answer (default). Off: every address is
+             *     probed, for networks that drop ICMP — slower, as silent addresses wait out timeouts.
+             */
+            ping?: boolean;
+            snmp?: components["schemas"]["SnmpProbe"] | null;
+            /**
+             * Format: int32
+             * @description Read the SSH banner on this port.
+             */
+            ssh_port?: number | null;
+            /** @description TCP ports to try on each live host. */
+            tcp_ports?: number[];
+            /** @description Fetch these web front pages (status, `Server`, title). */
+            web?: components["schemas"]["WebProbe"][];
+        };
+        /** @description A scan request: what to scan, how, and a label. */
+        ScanSpec: {
+            /** @description A label for the scan history (default: the range). */
+            name?: string;
+            /** @description Execution options. */
+            options?: components["schemas"]["ScanOptions"];
+            /** @description The discovery profile. */
+            profile?: components["schemas"]["ScanProfile"];
+            /** @description The range: CIDRs, ranges, lists, files, with exclusions (as a job's targets). */
+            targets: components["schemas"]["TargetSpec"];
+        };
+        /**
+         * @description A scan as the API shows it: the stored scan with its run's progress and, while it
+         *     runs, counts from the results so far.
+         */
+        ScanView: {
+            /** @description Probed / alive / identified (live while running), new / changed / gone at the end. */
+            counts: components["schemas"]["ScanCounts"];
+            /**
+             * Format: date-time
+             * @description Start.
+             */
+            created_at: string;
+            /** @description Who started it. */
+            created_by?: string | null;
+            /**
+             * Format: date-time
+             * @description End.
+             */
+            finished_at?: string | null;
+            /**
+             * Format: uuid
+             * @description The scan's id.
+             */
+            id: string;
+            /** @description Its hidden job. */
+            job_id: components["schemas"]["JobId"];
+            /** @description The history label. */
+            label: string;
+            /**
+             * Format: uuid
+             * @description The scan of the same range this one was compared with.
+             */
+            previous_scan_id?: string | null;
+            /** @description Why it failed or was cancelled. */
+            reason?: string | null;
+            /**
+             * Format: int64
+             * @description Results stored of the run's total (every probe of every address).
+             */
+            results_done: number;
+            /**
+             * Format: int64
+             * @description The run's expected result count.
+             */
+            results_total: number;
+            /** @description The run carrying it (watch it for live progress). */
+            run_id: components["schemas"]["RunId"];
+            /** @description The request. */
+            spec: components["schemas"]["ScanSpec"];
+            /** @description `running`, `completed`, `cancelled` or `failed`. */
+            state: string;
+            /**
+             * Format: int64
+             * @description Addresses to probe.
+             */
+            targets: number;
+        };
         /** @description A job's schedule, as stored and exchanged (`{"type": "cron", ...}`). */
         Schedule: {
             /** @description 5 fields (minute first) or 6 fields (second first). */
@@ -1948,6 +2584,22 @@ export interface components {
              * @description Days of results kept; older daily partitions are dropped (1-3650).
              */
             results_retention_days?: number;
+        };
+        /** @description The SNMP probe of a scan. */
+        SnmpProbe: {
+            /**
+             * @description A v1/v2c community given in the clear (default `public`); prefer a credential,
+             *     which never appears in the scan's job or its previews.
+             */
+            community?: string | null;
+            credential?: components["schemas"]["CredentialId"] | null;
+            /**
+             * Format: int32
+             * @description UDP port (default 161).
+             */
+            port?: number | null;
+            /** @description `1`, `2c` or `3` (default `2c`; `3` needs a credential). */
+            version?: string | null;
         };
         /** @description An SSH host key recorded on first use. */
         SshHostKeyView: {
@@ -2192,6 +2844,16 @@ export interface components {
         Validated: {
             /** @description Always true: an invalid job answers 422 with its problems. */
             valid: boolean;
+        };
+        /** @description A web page a scan fetches. */
+        WebProbe: {
+            /**
+             * Format: int32
+             * @description TCP port (default: the scheme's).
+             */
+            port?: number | null;
+            /** @description `http` or `https`. */
+            scheme?: string;
         };
     };
     responses: never;
@@ -3108,6 +3770,346 @@ export interface operations {
             };
         };
     };
+    list_devices: {
+        parameters: {
+            query?: {
+                /** @description A filter in the group filter language, e.g. `vendor = "Cisco" and tag = core`. */
+                filter?: string;
+                /** @description Text searched in address, host name, vendor, model, OS, sysName and tags. */
+                search?: string;
+                /** @description Only devices with this tag. */
+                tag?: string;
+                /** @description Page size, 1-10000 (default 1000). */
+                limit?: number;
+                /** @description From the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DevicePage"];
+                };
+            };
+            /** @description No valid token (missing, expired, revoked or not ours) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    bulk_devices: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeviceBulk"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkOutcome"];
+                };
+            };
+            /** @description No valid token (missing, expired, revoked or not ours) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    export_devices: {
+        parameters: {
+            query?: {
+                /** @description csv (default) or json. */
+                format?: components["schemas"]["InventoryFormat"];
+                /** @description Only devices matching this filter. */
+                filter?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The devices */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Device"][];
+                    "text/csv": string;
+                };
+            };
+            /** @description No valid token (missing, expired, revoked or not ours) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    import_devices: {
+        parameters: {
+            query?: {
+                /** @description csv (default) or json. */
+                format?: components["schemas"]["InventoryFormat"];
+                /** @description Check the file and report, writing nothing. */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "text/csv": string;
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportReport"];
+                };
+            };
+            /** @description No valid token (missing, expired, revoked or not ours) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_device: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description IPv4 or IPv6 address */
+                address: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Device"];
+                };
+            };
+            /** @description No valid token (missing, expired, revoked or not ours) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_device: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description IPv4 or IPv6 address */
+                address: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No valid token (missing, expired, revoked or not ours) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_device: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description IPv4 or IPv6 address */
+                address: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeviceChange"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Device"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     create_enrollment_token: {
         parameters: {
             query?: never;
@@ -3127,6 +4129,339 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["EnrollmentToken"];
+                };
+            };
+            /** @description No valid token (missing, expired, revoked or not ours) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_groups: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GroupView"][];
+                };
+            };
+            /** @description No valid token (missing, expired, revoked or not ours) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_group: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GroupSpec"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GroupView"];
+                };
+            };
+            /** @description No valid token (missing, expired, revoked or not ours) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    preview_group: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GroupSpec"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GroupMembers"];
+                };
+            };
+            /** @description No valid token (missing, expired, revoked or not ours) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_group: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Group name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GroupView"];
+                };
+            };
+            /** @description No valid token (missing, expired, revoked or not ours) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_group: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description ETag from the read */
+                "If-Match"?: string;
+            };
+            path: {
+                /** @description Group name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GroupSpec"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GroupView"];
+                };
+            };
+            /** @description No valid token (missing, expired, revoked or not ours) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_group: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Group name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No valid token (missing, expired, revoked or not ours) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    group_members: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Group name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GroupMembers"];
                 };
             };
             /** @description No valid token (missing, expired, revoked or not ours) */
@@ -4473,6 +5808,249 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Run"];
+                };
+            };
+            /** @description No valid token (missing, expired, revoked or not ours) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_scans: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1-1000 (default 100). */
+                limit?: number;
+                /** @description From the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScanPage"];
+                };
+            };
+            /** @description No valid token (missing, expired, revoked or not ours) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    start_scan: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ScanSpec"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScanView"];
+                };
+            };
+            /** @description No valid token (missing, expired, revoked or not ours) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_scan: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Scan id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScanView"];
+                };
+            };
+            /** @description No valid token (missing, expired, revoked or not ours) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    cancel_scan: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Scan id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScanView"];
+                };
+            };
+            /** @description No valid token (missing, expired, revoked or not ours) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    scan_diff: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Scan id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScanDiffView"];
                 };
             };
             /** @description No valid token (missing, expired, revoked or not ours) */

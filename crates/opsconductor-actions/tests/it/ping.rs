@@ -287,6 +287,7 @@ async fn a_whole_loopback_slash_24_answers_through_the_runner() {
         concurrency: 128,
         target_timeout: Duration::from_secs(10),
         agent_id: None,
+        require_first_ok: false,
     };
     let results: Vec<_> = run_chunk(registry, chunk, config, CancellationToken::new())
         .collect()

@@ -144,6 +144,7 @@ fn config(concurrency: usize, target_timeout: Duration) -> RunnerConfig {
         concurrency,
         target_timeout,
         agent_id: None,
+        require_first_ok: false,
     }
 }
 
@@ -683,4 +684,73 @@ async fn a_kind_without_an_executor_is_an_error_result() {
             Some("this agent cannot run snmp_get actions")
         );
     }
+}
+
+#[tokio::test]
+async fn with_a_liveness_gate_later_actions_run_only_where_the_first_succeeded() {
+    // The first action (params `gate`) fails on odd addresses; every other action succeeds.
+    let exec = Scripted::new(|input| {
+        if input.params.contains_key("gate") && last_octet(input.target) % 2 == 1 {
+            async { Err(ActionError::Failed("no reply".into())) }.boxed()
+        } else {
+            ok_after(Duration::from_millis(1))
+        }
+    });
+    let mut gate = action(0, ActionKind::Ping, Duration::from_secs(5));
+    gate.params
+        .insert("gate".into(), serde_json::Value::Bool(true));
+    let actions = vec![
+        gate,
+        action(1, ActionKind::Ping, Duration::from_secs(5)),
+        action(2, ActionKind::Ping, Duration::from_secs(5)),
+    ];
+    let gated = RunnerConfig {
+        require_first_ok: true,
+        ..config(8, Duration::from_secs(5))
+    };
+    let results = run_all(exec.registry(), chunk(targets(10), actions.clone()), gated).await;
+    assert_eq!(
+        results.len(),
+        30,
+        "every (target, action) still has a result"
+    );
+    assert_eq!(
+        exec.started(),
+        10 + 5 * 2,
+        "odd targets stop after the gate"
+    );
+    for r in &results {
+        let odd = r.target.rsplit('.').next().unwrap().parse::<u8>().unwrap() % 2 == 1;
+        match (odd, r.action_index) {
+            (true, 0) => assert_eq!(r.status, ResultStatus::Error),
+            (true, _) => {
+                assert_eq!(r.status, ResultStatus::Error);
+                assert!(
+                    r.reason
+                        .as_deref()
+                        .unwrap()
+                        .starts_with("skipped: the first action ended error"),
+                    "{r:?}"
+                );
+            }
+            (false, _) => assert_eq!(r.status, ResultStatus::Ok, "{r:?}"),
+        }
+    }
+
+    // Without the gate every action runs everywhere.
+    let exec = Scripted::new(|input| {
+        if input.params.contains_key("gate") && last_octet(input.target) % 2 == 1 {
+            async { Err(ActionError::Failed("no reply".into())) }.boxed()
+        } else {
+            ok_after(Duration::from_millis(1))
+        }
+    });
+    let results = run_all(
+        exec.registry(),
+        chunk(targets(10), actions),
+        config(8, Duration::from_secs(5)),
+    )
+    .await;
+    assert_eq!(results.len(), 30);
+    assert_eq!(exec.started(), 30);
 }

@@ -615,6 +615,7 @@ async fn ten_parallel_commands_through_the_chunk_runner_all_succeed() {
         concurrency: 10,
         target_timeout: Duration::from_secs(60),
         agent_id: None,
+        require_first_ok: false,
     };
     let results: Vec<_> = run_chunk(registry, chunk, config, CancellationToken::new())
         .collect()

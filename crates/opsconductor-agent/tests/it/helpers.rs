@@ -99,6 +99,7 @@ pub fn chunk(run_id: &str, targets: &[String], actions: Vec<v1::ChunkAction>) ->
         concurrency: 64,
         target_timeout_ms: 20_000,
         run_deadline_unix_ms: 0,
+        require_first_ok: false,
     }
 }
 

@@ -2,10 +2,11 @@
 //!
 //! The rule is the product's: a viewer reads (and runs side-effect-free checks such as a
 //! command preview or a parser test); an operator also runs and edits jobs, templates,
-//! library entries and targets, and dry-runs an action; an admin also manages users,
-//! agents, segments, credentials, host keys and settings, and reads the audit log. Every
-//! signed-in user manages their own session, password and API tokens. A route or method
-//! missing from the tables needs admin: forgetting an entry fails closed.
+//! library entries and targets, dry-runs an action, scans, and edits the inventory and
+//! device groups; an admin also manages users, agents, segments, credentials, host keys
+//! and settings, and reads the audit log. Every signed-in user manages their own session,
+//! password and API tokens. A route or method missing from the tables needs admin:
+//! forgetting an entry fails closed.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -42,6 +43,7 @@ const REST_ROLES: &[(&str, &str, Role)] = &[
     ("POST", "/api/v1/library/preview", Role::Viewer),
     ("POST", "/api/v1/library/parsers/test", Role::Viewer),
     ("POST", "/api/v1/targets/preview", Role::Viewer),
+    ("POST", "/api/v1/groups/preview", Role::Viewer),
     // Everyone manages their own session, password and API tokens.
     ("POST", "/api/v1/auth/logout", Role::Viewer),
     ("POST", "/api/v1/auth/password", Role::Viewer),
@@ -73,6 +75,9 @@ const OPERATOR_WRITE_PREFIXES: &[&str] = &[
     "/api/v1/runs",
     "/api/v1/library/",
     "/api/v1/templates",
+    "/api/v1/scans",
+    "/api/v1/devices",
+    "/api/v1/groups",
 ];
 
 /// What `method` on the route `route` (as declared, `/api/v1/jobs/{id}`) asks.

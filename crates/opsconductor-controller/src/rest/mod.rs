@@ -12,6 +12,7 @@
 //! - [`library`]: the libraries, command preview, parser test, target preview, templates.
 //! - [`admin`]: segments, agents, enrollment tokens, settings, health.
 //! - [`credentials`]: the credential vault (write-only secrets).
+//! - [`inventory`]: scans, devices (import / export, bulk tags) and device groups.
 //! - [`accounts`]: login, refresh, logout, password, sessions, API tokens, users, audit.
 //! - [`access`]: the door every routed request passes: authentication, the role check
 //!   of [`crate::auth::policy`], and the audit log entry of each change.
@@ -25,6 +26,7 @@ pub mod accounts;
 pub mod admin;
 pub mod credentials;
 pub mod extract;
+pub mod inventory;
 pub mod jobs;
 pub mod library;
 pub mod request_id;
@@ -179,6 +181,38 @@ pub fn router(state: ApiState) -> Router {
                 .put(credentials::update_credential)
                 .delete(credentials::delete_credential),
         )
+        .route(
+            "/api/v1/scans",
+            get(inventory::list_scans).post(inventory::start_scan),
+        )
+        .route("/api/v1/scans/{id}", get(inventory::get_scan))
+        .route("/api/v1/scans/{id}/cancel", post(inventory::cancel_scan))
+        .route("/api/v1/scans/{id}/diff", get(inventory::scan_diff))
+        .route("/api/v1/devices", get(inventory::list_devices))
+        .route("/api/v1/devices/bulk", post(inventory::bulk_devices))
+        .route("/api/v1/devices/import", post(inventory::import_devices))
+        .route("/api/v1/devices/export", get(inventory::export_devices))
+        .route(
+            "/api/v1/devices/{address}",
+            get(inventory::get_device)
+                .patch(inventory::update_device)
+                .delete(inventory::delete_device),
+        )
+        .route(
+            "/api/v1/groups",
+            get(inventory::list_groups).post(inventory::create_group),
+        )
+        .route("/api/v1/groups/preview", post(inventory::preview_group))
+        .route(
+            "/api/v1/groups/{name}",
+            get(inventory::get_group)
+                .put(inventory::update_group)
+                .delete(inventory::delete_group),
+        )
+        .route(
+            "/api/v1/groups/{name}/members",
+            get(inventory::group_members),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             access::guard,
@@ -291,8 +325,27 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         credentials::get_credential,
         credentials::update_credential,
         credentials::delete_credential,
+        inventory::start_scan,
+        inventory::list_scans,
+        inventory::get_scan,
+        inventory::cancel_scan,
+        inventory::scan_diff,
+        inventory::list_devices,
+        inventory::bulk_devices,
+        inventory::import_devices,
+        inventory::export_devices,
+        inventory::get_device,
+        inventory::update_device,
+        inventory::delete_device,
+        inventory::list_groups,
+        inventory::create_group,
+        inventory::preview_group,
+        inventory::get_group,
+        inventory::update_group,
+        inventory::delete_group,
+        inventory::group_members,
     ),
-    components(schemas(Problem, FieldProblem, jobs::ExportFormat))
+    components(schemas(Problem, FieldProblem, jobs::ExportFormat, inventory::InventoryFormat))
 )]
 struct ApiDoc;
 

@@ -126,6 +126,25 @@ const REST: &[(&str, &str, Needs)] = &[
     ("GET", "/api/v1/credentials/{id}", VIEWER),
     ("PUT", "/api/v1/credentials/{id}", ADMIN),
     ("DELETE", "/api/v1/credentials/{id}", ADMIN),
+    ("GET", "/api/v1/scans", VIEWER),
+    ("POST", "/api/v1/scans", OPERATOR),
+    ("GET", "/api/v1/scans/{id}", VIEWER),
+    ("POST", "/api/v1/scans/{id}/cancel", OPERATOR),
+    ("GET", "/api/v1/scans/{id}/diff", VIEWER),
+    ("GET", "/api/v1/devices", VIEWER),
+    ("POST", "/api/v1/devices/bulk", OPERATOR),
+    ("POST", "/api/v1/devices/import", OPERATOR),
+    ("GET", "/api/v1/devices/export", VIEWER),
+    ("GET", "/api/v1/devices/{address}", VIEWER),
+    ("PATCH", "/api/v1/devices/{address}", OPERATOR),
+    ("DELETE", "/api/v1/devices/{address}", OPERATOR),
+    ("GET", "/api/v1/groups", VIEWER),
+    ("POST", "/api/v1/groups", OPERATOR),
+    ("POST", "/api/v1/groups/preview", VIEWER),
+    ("GET", "/api/v1/groups/{name}", VIEWER),
+    ("PUT", "/api/v1/groups/{name}", OPERATOR),
+    ("DELETE", "/api/v1/groups/{name}", OPERATOR),
+    ("GET", "/api/v1/groups/{name}/members", VIEWER),
 ];
 
 /// Every gRPC client method and the least role it needs.
@@ -228,6 +247,7 @@ fn concrete(route: &str) -> String {
         .replace("{id}", &uuid::Uuid::now_v7().to_string())
         .replace("{name}", "authz-test")
         .replace("{kind}", "commands")
+        .replace("{address}", "192.0.2.1")
 }
 
 #[tokio::test]

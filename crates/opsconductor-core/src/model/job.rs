@@ -62,6 +62,11 @@ pub struct JobOptions {
     /// (default: derived from the target count and timeout).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_deadline_seconds: Option<u64>,
+    /// Run a target's later actions only when its first action ended ok; the others are
+    /// recorded as errors saying they were skipped. A liveness gate: scans ping first and
+    /// probe only the hosts that answer, instead of waiting out timeouts on empty addresses.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_first_ok: bool,
 }
 
 fn default_concurrency() -> u32 {
@@ -84,6 +89,7 @@ impl Default for JobOptions {
             segment: None,
             chunk_size: default_chunk_size(),
             run_deadline_seconds: None,
+            require_first_ok: false,
         }
     }
 }

@@ -64,6 +64,12 @@ pub use expand::{
     LARGE_MAX_TARGETS, MAX_INVALID_LINES, NoGroups, TargetRun, expand,
 };
 pub use file::decode_file_bytes;
+
+/// Checks one member of a static inventory group (an address, CIDR, range or hostname)
+/// the way a run will read it; the error is a complete sentence.
+pub fn parse_member(text: &str) -> Result<(), String> {
+    entry::parse_entry(text.trim(), entry::CidrMode::Hosts).map(|_| ())
+}
 pub use route::{SegmentRouter, validate_segments};
 pub use spec::{CsvColumn, FileFormat, FileSelector, Selector, TargetSpec};
 pub use target::{MAX_HOSTNAME_LEN, Target, TargetParseError, normalize_hostname};

@@ -48,6 +48,7 @@ mod audit;
 mod chunks;
 mod credentials;
 mod error;
+mod inventory;
 mod jobs;
 mod library_entries;
 mod queries;

@@ -36,6 +36,7 @@ mod agents;
 mod audit;
 mod credentials;
 mod ingest;
+mod inventory;
 mod jobs;
 mod library;
 mod partitions;
