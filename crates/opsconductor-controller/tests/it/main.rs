@@ -15,6 +15,7 @@ mod grpc_api;
 mod helpers;
 mod metrics;
 mod rest;
+mod rest_inventory;
 mod scheduler;
 mod tls;
 mod ws;
