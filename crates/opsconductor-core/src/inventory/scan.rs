@@ -197,6 +197,9 @@ impl ScanSpec {
         if self.name.chars().count() > 200 {
             problems.push("name", "must be at most 200 characters");
         }
+        for (field, message) in crate::targets::overlapping_exclusions(&self.targets) {
+            problems.push(format!("targets.{field}"), message);
+        }
         let profile = &self.profile;
         if profile.tcp_ports.len() > MAX_SCAN_PORTS {
             problems.push(
@@ -498,6 +501,20 @@ mod tests {
                 "profile.web[0].scheme",
                 "profile.snmp.version"
             ]
+        );
+        let mut overlapping = scan(json!({}));
+        overlapping.targets.exclude = vec![
+            "127.0.0.0/28".into(),
+            "127.0.0.20, 127.0.0.5-127.0.0.6".into(),
+        ];
+        let e = overlapping.validate_profile().unwrap_err();
+        assert_eq!(e.errors.len(), 1, "{e}");
+        assert_eq!(e.errors[0].field, "targets.exclude[1]");
+        assert!(
+            e.errors[0]
+                .message
+                .contains("overlaps \"127.0.0.0/28\" (exclude[0])"),
+            "{e}"
         );
         let nothing = scan(json!({"ping": false}));
         assert_eq!(

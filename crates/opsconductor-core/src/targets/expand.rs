@@ -29,6 +29,40 @@ const MAX_ERRORS_PER_FIELD: usize = 20;
 /// Longest text of a bad line kept in an [`InvalidLine`], in characters.
 const INVALID_TEXT_CHARS: usize = 200;
 
+/// Exclusions that overlap an earlier one (`10.0.0.5` after `10.0.0.0/24`), as
+/// `(field, message)`: harmless to expansion, but usually a typo in a range, so scans
+/// refuse them. Unparsable entries are left to [`expand`] to report.
+pub fn overlapping_exclusions(spec: &TargetSpec) -> Vec<(String, String)> {
+    let mut seen: Vec<(String, String, Entry)> = Vec::new();
+    let mut problems = Vec::new();
+    for (i, value) in spec.exclude.iter().enumerate() {
+        let field = format!("exclude[{i}]");
+        for token in split_list(value) {
+            let Ok(entry) = parse_entry(&token, CidrMode::Block) else {
+                continue;
+            };
+            let earlier = seen.iter().find(|(_, _, other)| match (&entry, other) {
+                (Entry::V4(a, b), Entry::V4(c, d)) => a <= d && c <= b,
+                (Entry::V6(a, b), Entry::V6(c, d)) => a <= d && c <= b,
+                (Entry::Host(a), Entry::Host(b)) => a == b,
+                _ => false,
+            });
+            if let Some((other_field, other_token, _)) = earlier {
+                problems.push((
+                    field.clone(),
+                    format!(
+                        "{} overlaps {} ({other_field}); exclude each address once",
+                        quote(&token),
+                        quote(other_token)
+                    ),
+                ));
+            }
+            seen.push((field.clone(), token.into_owned(), entry));
+        }
+    }
+    problems
+}
+
 /// Resolves inventory groups to their members (addresses, CIDRs, ranges or hostnames).
 ///
 /// The core crate cannot read the inventory; the caller passes what can.

@@ -61,7 +61,7 @@ mod target;
 
 pub use expand::{
     Chunks, DEFAULT_MAX_TARGETS, ExpandedTargets, GroupResolver, InvalidLine, Iter,
-    LARGE_MAX_TARGETS, MAX_INVALID_LINES, NoGroups, TargetRun, expand,
+    LARGE_MAX_TARGETS, MAX_INVALID_LINES, NoGroups, TargetRun, expand, overlapping_exclusions,
 };
 pub use file::decode_file_bytes;
 
