@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use opsconductor_proto::bearer::Bearer;
 use opsconductor_proto::v1::fleet_service_client::FleetServiceClient;
+use opsconductor_proto::v1::inventory_service_client::InventoryServiceClient;
 use opsconductor_proto::v1::job_service_client::JobServiceClient;
 use opsconductor_proto::v1::library_service_client::LibraryServiceClient;
 use tonic::service::interceptor::InterceptedService;
@@ -23,6 +24,9 @@ use crate::cli::{Output, TlsArgs};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait for one unary call (streams are not bounded: a watch lasts a run).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Largest answer read from the inventory service (a page of devices with everything
+/// scans learned, a static group of 65,536 members), above tonic's 4 MiB default.
+const MAX_INVENTORY_ANSWER_BYTES: usize = 32 * 1024 * 1024;
 
 /// What a command runs with.
 pub struct Ctx {
@@ -93,6 +97,12 @@ impl Ctx {
     /// `FleetService`.
     pub fn fleet(&self) -> FleetServiceClient<Authed> {
         FleetServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    /// `InventoryService`.
+    pub fn inventory(&self) -> InventoryServiceClient<Authed> {
+        InventoryServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+            .max_decoding_message_size(MAX_INVENTORY_ANSWER_BYTES)
     }
 
     /// Whether scripts are reading.

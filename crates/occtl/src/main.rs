@@ -1,8 +1,9 @@
 //! # occtl
 //!
 //! The command-line client of the controller's gRPC API (`JobService`, `LibraryService`,
-//! `FleetService` in `proto/opsconductor/v1/api.proto`): jobs, runs with a live progress
-//! line, results as table / JSON / CSV, the libraries and the agents. Human output by
+//! `FleetService`, `InventoryService` in `proto/opsconductor/v1/api.proto`): jobs, runs
+//! with a live progress line, results as table / JSON / CSV, the libraries, the agents,
+//! discovery scans, the device inventory and device groups. Human output by
 //! default, `--output json` for scripts. `main` is a thin shell: parse the command line,
 //! connect, run the subcommand, turn its outcome into an exit status — 0 success, 1 a
 //! refused request, an invalid job file or an unfinished run, 2 a usage error (clap).
@@ -11,16 +12,22 @@
 //! - `cli.rs` — the command-line grammar.
 //! - `client.rs` — the connection, call deadlines, stdout, server errors.
 //! - `render.rs` — tables, CSV, JSON shapes, times.
-//! - `jobs.rs`, `runs.rs`, `results.rs`, `library.rs`, `agents.rs` — the subcommands.
+//! - `progress.rs` — the live progress line of `run --watch` and `scan start --wait`.
+//! - `jobs.rs`, `runs.rs`, `results.rs`, `library.rs`, `agents.rs`, `scans.rs`,
+//!   `devices.rs`, `groups.rs` — the subcommands.
 
 mod agents;
 mod cli;
 mod client;
+mod devices;
+mod groups;
 mod jobs;
 mod library;
+mod progress;
 mod render;
 mod results;
 mod runs;
+mod scans;
 
 use std::process::ExitCode;
 
@@ -58,5 +65,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Results(args) => results::run(&ctx, args).await,
         Command::Library(command) => library::run(&ctx, command).await,
         Command::Agents(AgentsCommand::List) => agents::list(&ctx).await,
+        Command::Scan(command) => scans::run(&ctx, command).await,
+        Command::Devices(command) => devices::run(&ctx, command).await,
+        Command::Groups(command) => groups::run(&ctx, command).await,
     }
 }

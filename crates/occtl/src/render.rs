@@ -253,6 +253,123 @@ pub fn agent_json(a: &v1::Agent) -> Value {
     })
 }
 
+/// A scan state as a lowercase word.
+pub fn scan_state(value: i32) -> String {
+    let name = v1::ScanState::try_from(value).ok();
+    enum_name(name.map(|s| s.as_str_name()), "SCAN_STATE_", value)
+}
+
+/// A group kind as a lowercase word.
+pub fn group_kind(value: i32) -> String {
+    let name = v1::GroupKind::try_from(value).ok();
+    enum_name(name.map(|s| s.as_str_name()), "GROUP_KIND_", value)
+}
+
+/// Counts of a scan (zero when the server sent none).
+pub fn scan_counts(scan: &v1::Scan) -> v1::ScanCounts {
+    scan.counts.unwrap_or_default()
+}
+
+/// `probed 4  alive 3  identified 1  new 3  changed 0  gone 0`
+pub fn scan_counts_human(c: &v1::ScanCounts) -> String {
+    format!(
+        "probed {}  alive {}  identified {}  new {}  changed {}  gone {}",
+        c.probed, c.alive, c.identified, c.new, c.changed, c.gone
+    )
+}
+
+/// A scan for scripts: the request inlined as an object.
+pub fn scan_json(scan: &v1::Scan) -> Value {
+    let c = scan_counts(scan);
+    json!({
+        "id": scan.id,
+        "label": scan.label,
+        "state": scan_state(scan.state),
+        "spec": inline_json(&scan.spec_json),
+        "run_id": scan.run_id,
+        "job_id": scan.job_id,
+        "counts": {
+            "probed": c.probed, "alive": c.alive, "identified": c.identified,
+            "new": c.new, "changed": c.changed, "gone": c.gone,
+        },
+        "targets": scan.targets,
+        "results_done": scan.results_done,
+        "results_total": scan.results_total,
+        "previous_scan_id": scan.previous_scan_id,
+        "created_by": scan.created_by,
+        "created_at": time_rfc3339(scan.created_at.as_ref()),
+        "finished_at": time_rfc3339(scan.finished_at.as_ref()),
+        "reason": scan.reason,
+    })
+}
+
+/// A scan diff for scripts, shaped as the REST API's (`new`, `changed`, `gone`).
+pub fn diff_json(diff: &v1::ScanDiff) -> Value {
+    let changed: Vec<Value> = diff
+        .changed_hosts
+        .iter()
+        .map(|host| {
+            let changes: Vec<Value> = host
+                .changes
+                .iter()
+                .map(|c| {
+                    json!({
+                        "field": c.field,
+                        "before": inline_json(&c.before_json),
+                        "after": inline_json(&c.after_json),
+                    })
+                })
+                .collect();
+            json!({"address": host.address, "changes": changes})
+        })
+        .collect();
+    json!({
+        "scan_id": diff.scan_id,
+        "previous_scan_id": diff.previous_scan_id,
+        "new": diff.new_hosts,
+        "changed": changed,
+        "gone": diff.gone_hosts,
+    })
+}
+
+/// What scans learned about a device, as an object (`{}` when nothing).
+pub fn device_attributes(d: &v1::Device) -> Value {
+    match inline_json(&d.attributes_json) {
+        Value::Null => json!({}),
+        other => other,
+    }
+}
+
+/// A device for scripts: the attributes inlined as an object.
+pub fn device_json(d: &v1::Device) -> Value {
+    json!({
+        "address": d.address,
+        "hostname": d.hostname,
+        "segment": d.segment,
+        "attributes": device_attributes(d),
+        "tags": d.tags,
+        "notes": d.notes,
+        "first_seen": time_rfc3339(d.first_seen.as_ref()),
+        "last_seen": time_rfc3339(d.last_seen.as_ref()),
+        "last_scan_id": d.last_scan_id,
+    })
+}
+
+/// A group for scripts.
+pub fn group_json(g: &v1::Group) -> Value {
+    json!({
+        "name": g.name,
+        "description": g.description,
+        "kind": group_kind(g.kind),
+        "filter": g.filter,
+        "members": g.members,
+        "member_count": g.member_count,
+        "version": g.version,
+        "created_at": time_rfc3339(g.created_at.as_ref()),
+        "updated_at": time_rfc3339(g.updated_at.as_ref()),
+    })
+}
+
 /// A schedule in a few words (`every 60s`, `cron 0 */5 * * * *`, `manual`).
 pub fn schedule_human(spec: &Value) -> String {
     let schedule = &spec["schedule"];
@@ -313,6 +430,49 @@ mod tests {
         assert_eq!(result_status(v1::ResultStatus::Timeout.into()), "timeout");
         assert_eq!(run_trigger(v1::RunTrigger::CatchUp.into()), "catch_up");
         assert_eq!(run_status(42), "unknown(42)");
+        assert_eq!(scan_state(v1::ScanState::Completed.into()), "completed");
+        assert_eq!(group_kind(v1::GroupKind::Dynamic.into()), "dynamic");
+    }
+
+    #[test]
+    fn devices_read_with_their_attributes_inlined() {
+        let device = v1::Device {
+            address: "10.0.0.1".to_owned(),
+            hostname: Some("core-sw1".to_owned()),
+            tags: vec!["core".to_owned()],
+            attributes_json: r#"{"vendor":"Cisco","open_ports":[22]}"#.to_owned(),
+            ..Default::default()
+        };
+        let value = device_json(&device);
+        assert_eq!(value["attributes"]["open_ports"], json!([22]));
+        assert_eq!(value["hostname"], "core-sw1");
+        assert_eq!(value["segment"], Value::Null);
+        let bare = v1::Device::default();
+        assert_eq!(device_json(&bare)["attributes"], json!({}));
+    }
+
+    #[test]
+    fn diffs_read_as_the_rest_api_shapes_them() {
+        let diff = v1::ScanDiff {
+            scan_id: "s".to_owned(),
+            new_hosts: vec!["10.0.0.5".to_owned()],
+            changed_hosts: vec![v1::ChangedHost {
+                address: "10.0.0.1".to_owned(),
+                changes: vec![v1::AttributeChange {
+                    field: "open_ports".to_owned(),
+                    before_json: "[22]".to_owned(),
+                    after_json: String::new(),
+                }],
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            diff_json(&diff),
+            json!({"scan_id": "s", "previous_scan_id": null, "new": ["10.0.0.5"],
+                   "changed": [{"address": "10.0.0.1", "changes": [
+                       {"field": "open_ports", "before": [22], "after": null}]}],
+                   "gone": []})
+        );
     }
 
     #[test]

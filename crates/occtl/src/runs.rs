@@ -5,17 +5,14 @@
 //! otherwise each update is a new stderr line. The final state goes to stdout. With
 //! `--output json` every update is one JSON object on its own stdout line.
 
-use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
 use opsconductor_proto::v1;
 
 use crate::cli::{RunArgs, RunsCommand};
 use crate::client::{Ctx, call, print, print_json, println};
+use crate::progress::{self, Progress};
 use crate::render;
-
-/// Width of the progress bar in cells.
-const BAR_WIDTH: usize = 24;
 
 /// `occtl run`.
 pub async fn start(ctx: &Ctx, args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -108,7 +105,7 @@ async fn watch(ctx: &Ctx, run: v1::Run) -> anyhow::Result<ExitCode> {
         match stream.message().await {
             Ok(Some(message)) => {
                 if let Some(run) = message.run {
-                    progress.show(&run)?;
+                    progress.show(&progress_line(&run), &render::run_json(&run))?;
                     last = run;
                 }
             }
@@ -141,60 +138,13 @@ async fn watch(ctx: &Ctx, run: v1::Run) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The live progress display.
-struct Progress {
-    json: bool,
-    redraw: bool,
-    drawn: bool,
-}
-
-impl Progress {
-    fn new(json: bool) -> Self {
-        Self {
-            json,
-            redraw: !json && std::io::stderr().is_terminal(),
-            drawn: false,
-        }
-    }
-
-    fn show(&mut self, run: &v1::Run) -> anyhow::Result<()> {
-        if self.json {
-            return crate::client::println(&render::run_json(run).to_string());
-        }
-        let line = progress_line(run);
-        let mut err = std::io::stderr().lock();
-        // Progress is decoration: a closed stderr must not fail the watch.
-        let _ = if self.redraw {
-            self.drawn = true;
-            write!(err, "\r\x1b[2K{line}").and_then(|()| err.flush())
-        } else {
-            writeln!(err, "{line}")
-        };
-        Ok(())
-    }
-
-    /// Ends the redrawn line so what follows starts on a fresh one.
-    fn finish(&mut self) {
-        if self.drawn {
-            let _ = writeln!(std::io::stderr().lock());
-            self.drawn = false;
-        }
-    }
-}
-
-/// `queued     [######------------------]  3/10 done  ok 2  warn 0  fail 1  error 0  timeout 0`
+/// `queued     [######------------------] 3/10 done  ok 2  warn 0  fail 1  error 0  timeout 0`
 fn progress_line(run: &v1::Run) -> String {
     let c = render::counters(run);
-    let done = render::done(&c);
-    // u128: no overflow whatever counts a server sends.
-    let filled = (u128::from(done.min(c.total)) * BAR_WIDTH as u128)
-        .checked_div(u128::from(c.total))
-        .map_or(0, |f| usize::try_from(f).unwrap_or(BAR_WIDTH));
     format!(
-        "{:<10} [{}{}] {}",
+        "{:<10} {} {}",
         render::run_status(run.status),
-        "#".repeat(filled),
-        "-".repeat(BAR_WIDTH - filled),
+        progress::bar(render::done(&c), c.total),
         render::counters_human(&c)
     )
 }

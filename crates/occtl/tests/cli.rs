@@ -16,6 +16,7 @@ use opsconductor_controller::vault::InlineKey;
 use opsconductor_controller::{Controller, ControllerConfig};
 use opsconductor_core::access::Role;
 use opsconductor_core::ids::JobId;
+use opsconductor_core::inventory::GroupSpec;
 use opsconductor_core::model::{DEFAULT_SEGMENT, RunStatus};
 use opsconductor_queue::{QueueConfig, delete_topology};
 use opsconductor_store::PgStore;
@@ -657,5 +658,329 @@ async fn occtl_needs_a_token_and_is_held_to_its_role() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("operator"), "{stderr}");
+    app.stop().await;
+}
+
+/// Three good devices and one bad line (line 5).
+const INVENTORY_CSV: &str = "\
+address,hostname,vendor,tags
+10.0.0.1,core-sw1,Cisco,core
+10.0.0.2,edge-1,Juniper,edge
+2001:DB8::1,v6-host,,core;v6
+10.0.0.300,broken,,
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn occtl_imports_lists_shows_and_tags_devices_and_resolves_groups() {
+    let app = App::start().await;
+
+    // A dry run reports the bad line, writes nothing and fails the exit status.
+    let csv = app.file("inventory.csv", INVENTORY_CSV);
+    let out = app.occtl(&["devices", "import", &csv, "--dry-run"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a rejected line fails the import"
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with(&format!(
+            "checked {csv} (dry run, nothing written): 1 rejected\n"
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  line 5, address: "), "{stdout}");
+    assert_eq!(app.ok(&["devices", "list"]).await.trim(), "no devices");
+
+    let out = app.occtl(&["devices", "import", &csv]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).starts_with(&format!("imported {csv}: 3 created, 0 updated, 1 rejected")),
+        "{}",
+        text(&out.stdout)
+    );
+    let json_file = app.file(
+        "notes.json",
+        &json!([{"address": "10.0.0.2", "notes": "rack 4"}]).to_string(),
+    );
+    let report = app.json(&["devices", "import", &json_file]).await;
+    assert_eq!(report["updated"], 1);
+    assert_eq!(report["problems"], json!([]));
+    let unknown = app.file("inventory.txt", INVENTORY_CSV);
+    let out = app.occtl(&["devices", "import", &unknown]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--format csv"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // The table, with `-o table` after the subcommand.
+    let table = app.ok(&["devices", "list", "-o", "table"]).await;
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 4, "{table}");
+    assert!(
+        lines[0].starts_with("ADDRESS") && lines[0].contains("HOSTNAME  VENDOR"),
+        "{table}"
+    );
+    assert!(lines[1].starts_with("10.0.0.1 "), "{table}");
+    assert!(
+        lines[1].contains("core-sw1") && lines[1].contains("Cisco"),
+        "{table}"
+    );
+    assert!(lines[3].starts_with("2001:db8::1 "), "{table}");
+    assert!(lines[3].contains("core,v6"), "{table}");
+
+    // JSON, filtered.
+    let out = app
+        .ok(&[
+            "devices",
+            "list",
+            "--filter",
+            "vendor = \"Cisco\"",
+            "-o",
+            "json",
+        ])
+        .await;
+    let cisco: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(cisco.as_array().unwrap().len(), 1, "{cisco}");
+    assert_eq!(cisco[0]["address"], "10.0.0.1");
+    assert_eq!(cisco[0]["attributes"]["vendor"], "Cisco");
+    assert_eq!(cisco[0]["tags"], json!(["core"]));
+    assert!(cisco[0]["first_seen"].is_string());
+    let core = app.json(&["devices", "list", "--tag", "core"]).await;
+    let addresses: Vec<&str> = core
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(addresses, ["10.0.0.1", "2001:db8::1"]);
+    let searched = app.json(&["devices", "list", "--search", "edge"]).await;
+    assert_eq!(searched[0]["address"], "10.0.0.2");
+    assert_eq!(searched[0]["notes"], "rack 4");
+    let capped = app.json(&["devices", "list", "--limit", "2"]).await;
+    assert_eq!(capped.as_array().unwrap().len(), 2);
+    let out = app
+        .occtl(&["devices", "list", "--filter", "vendor = "])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("filter"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let shown = app.ok(&["devices", "show", "2001:DB8::1"]).await;
+    assert!(shown.starts_with("address:    2001:db8::1\n"), "{shown}");
+    assert!(shown.contains("hostname:   v6-host\n"), "{shown}");
+    assert!(shown.contains("tags:       core, v6\n"), "{shown}");
+    let shown = app.ok(&["devices", "show", "10.0.0.1"]).await;
+    assert!(shown.contains("attributes:\n  vendor  Cisco\n"), "{shown}");
+    let out = app.occtl(&["devices", "show", "10.9.9.9"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("not found"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = app
+        .ok(&[
+            "devices", "tag", "10.0.0.1", "10.0.0.9", "--add", "lab", "--remove", "core",
+        ])
+        .await;
+    assert_eq!(out.trim(), "tagged 1 of 2 devices (1 not in the inventory)");
+    let tagged = app.json(&["devices", "show", "10.0.0.1"]).await;
+    assert_eq!(tagged["tags"], json!(["lab"]));
+
+    // Groups (made in the store: occtl only reads them).
+    for spec in [
+        json!({"name": "lab", "description": "lab gear", "filter": "tag = lab"}),
+        json!({"name": "pair", "members": ["192.0.2.10", "192.0.2.11"]}),
+    ] {
+        let spec: GroupSpec = serde_json::from_value(spec).unwrap();
+        app.store.create_group(&spec).await.unwrap();
+    }
+    let table = app.ok(&["groups", "list"]).await;
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(lines[0].starts_with("NAME  KIND     MEMBERS"), "{table}");
+    assert!(
+        lines[1].starts_with("lab   dynamic  1        tag = lab"),
+        "{table}"
+    );
+    assert!(
+        lines[2].starts_with("pair  static   2        192.0.2.10, 192.0.2.11"),
+        "{table}"
+    );
+    let groups = app.json(&["groups", "list"]).await;
+    assert_eq!(groups[0]["kind"], "dynamic");
+    assert_eq!(groups[1]["members"], json!(["192.0.2.10", "192.0.2.11"]));
+    let out = app.occtl(&["groups", "members", "lab"]).await;
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout), "10.0.0.1\n");
+    assert_eq!(text(&out.stderr).trim(), "lab: 1 targets");
+    let out = app
+        .occtl(&["groups", "members", "pair", "--limit", "1"])
+        .await;
+    assert_eq!(text(&out.stdout), "192.0.2.10\n");
+    assert!(
+        text(&out.stderr).contains("2 targets, the first 1 listed"),
+        "{}",
+        text(&out.stderr)
+    );
+    let pair = app.json(&["groups", "members", "pair"]).await;
+    assert_eq!(
+        pair,
+        json!({"name": "pair", "count": 2, "members": ["192.0.2.10", "192.0.2.11"]})
+    );
+    let out = app.occtl(&["groups", "members", "nope"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn occtl_starts_a_scan_waits_for_its_end_and_reads_it_back() {
+    let app = App::start().await;
+
+    // The controller's refusal names the field of the request the options made.
+    let out = app
+        .occtl(&["scan", "start", "192.0.2.0/30", "--port", "0"])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("profile.tcp_ports[0]"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // --wait: the id first, progress on stderr, the end on stdout. No agent runs, so the
+    // scan only ends when it is cancelled.
+    let mut child = app
+        .command(&[
+            "scan",
+            "start",
+            "192.0.2.0/30",
+            "--port",
+            "22",
+            "--name",
+            "cli sweep",
+            "--wait",
+        ])
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut progress = BufReader::new(child.stderr.take().unwrap()).lines();
+    let started = tokio::time::timeout(WAIT, stdout.next_line())
+        .await
+        .expect("the start line in time")
+        .unwrap()
+        .expect("a start line");
+    assert!(started.starts_with("started scan "), "{started}");
+    assert!(started.contains("\"cli sweep\""), "{started}");
+    let id = id_in(&started, "started scan ");
+    let first = tokio::time::timeout(WAIT, progress.next_line())
+        .await
+        .expect("the first progress line in time")
+        .unwrap()
+        .expect("a progress line");
+    assert!(
+        first.starts_with("running    [------------------------] 0/"),
+        "{first}"
+    );
+    assert!(first.ends_with("probed  alive 0  identified 0"), "{first}");
+
+    let shown = app.ok(&["scan", "show", &id]).await;
+    assert!(shown.contains("state:    running\n"), "{shown}");
+    assert!(shown.contains("\"tcp_ports\": [\n"), "{shown}");
+    let out = app.occtl(&["scan", "diff", &id]).await;
+    assert_eq!(out.status.code(), Some(1), "no diff while it runs");
+    assert!(
+        text(&out.stderr).contains("running"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let cancelled = app.json(&["scan", "cancel", &id]).await;
+    assert_eq!(cancelled["id"], id.as_str());
+    let mut last_progress = first;
+    while let Some(line) = tokio::time::timeout(WAIT, progress.next_line())
+        .await
+        .expect("the wait ends in time")
+        .unwrap()
+    {
+        last_progress = line;
+    }
+    assert!(
+        last_progress.starts_with("cancelled  [########################]"),
+        "{last_progress}"
+    );
+    let end = tokio::time::timeout(WAIT, stdout.next_line())
+        .await
+        .expect("the end line in time")
+        .unwrap()
+        .expect("an end line");
+    assert!(
+        end.starts_with(&format!("scan {id} cancelled: probed ")),
+        "{end}"
+    );
+    assert!(end.ends_with("(scan cancelled by a user)"), "{end}");
+    let status = tokio::time::timeout(WAIT, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "a cancelled scan is not a success");
+
+    // Read back: the list, the scan, its diff.
+    let table = app.ok(&["scan", "list"]).await;
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 2, "{table}");
+    assert!(
+        lines[0].starts_with("ID") && lines[0].contains("STATE"),
+        "{table}"
+    );
+    assert!(
+        lines[1].starts_with(&id) && lines[1].contains("cli sweep"),
+        "{table}"
+    );
+    assert!(lines[1].contains("cancelled"), "{table}");
+    let scans = app.json(&["scans", "list"]).await;
+    assert_eq!(scans[0]["state"], "cancelled");
+    assert_eq!(scans[0]["spec"]["profile"]["tcp_ports"], json!([22]));
+    let diff = app.ok(&["scan", "diff", &id]).await;
+    assert!(
+        diff.starts_with(&format!("scan {id}: the first of its range")),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("new: 0\n") && diff.ends_with("gone: 0\n"),
+        "{diff}"
+    );
+    let diff = app.json(&["scan", "diff", &id]).await;
+    assert_eq!(diff["new"], json!([]));
+    let out = app.occtl(&["scan", "cancel", &id]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("already"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Without --wait: started and left running; JSON for scripts.
+    let started = app
+        .json(&[
+            "scan",
+            "start",
+            "192.0.2.8/30",
+            "--no-ping",
+            "--ssh-port",
+            "22",
+        ])
+        .await;
+    assert_eq!(started["state"], "running");
+    assert_eq!(started["spec"]["profile"]["ping"], false);
+    let id = started["id"].as_str().unwrap().to_owned();
+    app.ok(&["scan", "cancel", &id]).await;
     app.stop().await;
 }

@@ -1,6 +1,7 @@
 //! The gRPC client API (`proto/opsconductor/v1/api.proto`): `JobService`, `LibraryService`
-//! and `FleetService` as thin adapters over [`Api`], plus health and reflection, so
-//! `occtl`, scripts and generic clients (grpcurl) reach exactly what REST reaches.
+//! and `FleetService` as thin adapters over [`Api`] (and `InventoryService`, in
+//! [`crate::grpc_inventory`]), plus health and reflection, so `occtl`, scripts and generic
+//! clients (grpcurl) reach exactly what REST reaches.
 //!
 //! Each method converts the request, calls one [`Api`] method and converts the answer;
 //! nothing is validated here that the API does not validate for REST too. Job specs and
@@ -33,6 +34,7 @@ use opsconductor_core::parse::ParsedOutput;
 use opsconductor_proto::v1;
 use opsconductor_proto::v1::agent_service_server::AgentServiceServer;
 use opsconductor_proto::v1::fleet_service_server::{FleetService, FleetServiceServer};
+use opsconductor_proto::v1::inventory_service_server::InventoryServiceServer;
 use opsconductor_proto::v1::job_service_server::{JobService, JobServiceServer};
 use opsconductor_proto::v1::library_service_server::{LibraryService, LibraryServiceServer};
 use opsconductor_store::{AgentRecord, ListedJob, StoredResult};
@@ -47,6 +49,7 @@ use tonic::{Request, Response, Status};
 use crate::api::{Api, JobQuery, Page, ResultQuery, RunQuery};
 use crate::error::ControllerError;
 use crate::events::{Event, EventBus};
+use crate::grpc_inventory::{InventoryServiceImpl, MAX_INVENTORY_MESSAGE_BYTES};
 use crate::session::AgentServiceImpl;
 
 /// How often `WatchRun` reads a run it watches, besides waking on the event bus.
@@ -54,7 +57,8 @@ pub const WATCH_POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Adds the client API, health (every service `SERVING`) and reflection (v1 and v1alpha)
 /// to the controller's gRPC server, next to the agent service already on `router`.
-/// `WatchRun` streams end when `shutdown` fires, so they never hold up a graceful stop.
+/// `WatchRun` and `WatchScan` streams end when `shutdown` fires, so they never hold up a
+/// graceful stop.
 pub async fn add_client_services<L>(
     router: Router<L>,
     api: Api,
@@ -74,6 +78,9 @@ pub async fn add_client_services<L>(
     health
         .set_serving::<FleetServiceServer<FleetServiceImpl>>()
         .await;
+    health
+        .set_serving::<InventoryServiceServer<InventoryServiceImpl>>()
+        .await;
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(opsconductor_proto::FILE_DESCRIPTOR_SET)
@@ -83,12 +90,19 @@ pub async fn add_client_services<L>(
     let reflection_v1alpha = reflection().build_v1alpha()?;
     Ok(router
         .add_service(JobServiceServer::new(
-            JobServiceImpl::new(api.clone(), shutdown).with_events(events),
+            JobServiceImpl::new(api.clone(), shutdown.clone()).with_events(events.clone()),
         ))
         .add_service(LibraryServiceServer::new(LibraryServiceImpl::new(
             api.clone(),
         )))
-        .add_service(FleetServiceServer::new(FleetServiceImpl::new(api)))
+        .add_service(FleetServiceServer::new(FleetServiceImpl::new(api.clone())))
+        .add_service(
+            InventoryServiceServer::new(
+                InventoryServiceImpl::new(api, shutdown).with_events(events),
+            )
+            // An import carries a whole inventory file (up to 16 MiB).
+            .max_decoding_message_size(MAX_INVENTORY_MESSAGE_BYTES),
+        )
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha))
@@ -96,7 +110,7 @@ pub async fn add_client_services<L>(
 
 /// Logs failures that are the controller's (not the caller's) once, here where they are
 /// answered, and turns the error into its status.
-fn status(e: ControllerError) -> Status {
+pub(crate) fn status(e: ControllerError) -> Status {
     if matches!(
         e,
         ControllerError::Internal(_) | ControllerError::Unavailable(_)
@@ -106,7 +120,7 @@ fn status(e: ControllerError) -> Status {
     e.into()
 }
 
-fn parse_id<T: FromStr>(field: &str, text: &str) -> Result<T, Status> {
+pub(crate) fn parse_id<T: FromStr>(field: &str, text: &str) -> Result<T, Status> {
     text.parse().map_err(|_| {
         status(ControllerError::field(
             field,
@@ -143,13 +157,13 @@ fn parse_spec(text: &str) -> Result<opsconductor_core::model::JobSpec, Status> {
     Api::parse_job_spec(text.as_bytes()).map_err(status)
 }
 
-fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String, Status> {
+pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String, Status> {
     serde_json::to_string(value)
         .map_err(|e| status(ControllerError::Internal(format!("encoding JSON: {e}"))))
 }
 
 /// JSON text of an object, empty for an empty one (as the agent contract does).
-fn object_json(map: &Map<String, Value>) -> Result<String, Status> {
+pub(crate) fn object_json(map: &Map<String, Value>) -> Result<String, Status> {
     if map.is_empty() {
         Ok(String::new())
     } else {
@@ -157,11 +171,11 @@ fn object_json(map: &Map<String, Value>) -> Result<String, Status> {
     }
 }
 
-fn limit(n: u32) -> Option<u32> {
+pub(crate) fn limit(n: u32) -> Option<u32> {
     (n != 0).then_some(n)
 }
 
-fn cursor(text: String) -> Option<String> {
+pub(crate) fn cursor(text: String) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
@@ -398,7 +412,7 @@ struct Watch {
 }
 
 /// What woke a watch up.
-enum Wake {
+pub(crate) enum Wake {
     /// The bus announced the run's state.
     Progress(Run),
     /// Time to read the run again (poll, or the bus lost events).
@@ -407,7 +421,10 @@ enum Wake {
 
 /// The next progress event of `id` from `events`, or `Reread` when the bus lagged. Without
 /// a bus (or once it closed) it never returns, leaving the poll to the caller.
-async fn next_event(events: &mut Option<broadcast::Receiver<Arc<Event>>>, id: RunId) -> Wake {
+pub(crate) async fn next_event(
+    events: &mut Option<broadcast::Receiver<Arc<Event>>>,
+    id: RunId,
+) -> Wake {
     loop {
         let Some(rx) = events.as_mut() else {
             return std::future::pending().await;
@@ -493,7 +510,7 @@ fn watch_response(run: &Run) -> v1::WatchRunResponse {
     }
 }
 
-fn page_to_proto<T, U>(
+pub(crate) fn page_to_proto<T, U>(
     page: Page<T>,
     convert: impl Fn(&T) -> Result<U, Status>,
 ) -> Result<(Vec<U>, String), Status> {

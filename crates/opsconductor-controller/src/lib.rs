@@ -34,6 +34,8 @@
 //! - [`ws`]: `GET /api/v1/ws`, live progress and results over a WebSocket, fed by [`events`].
 //! - [`grpc_api`]: the gRPC client API (`JobService`, `LibraryService`, `FleetService`,
 //!   `WatchRun`) over [`api`], with health and reflection.
+//! - [`grpc_inventory`]: the gRPC `InventoryService` (scans with `WatchScan`, devices,
+//!   groups) over [`inventory`].
 //! - [`inventory`]: scans (a hidden job of library probes, folded into the inventory when
 //!   its run ends), devices, device groups and their resolution when a run starts.
 //! - [`settings`]: run-time settings an admin changes through the API (result retention).
@@ -48,6 +50,7 @@ pub mod dispatch;
 pub mod error;
 pub mod events;
 pub mod grpc_api;
+pub mod grpc_inventory;
 pub mod inventory;
 pub mod lifecycle;
 pub mod metrics;

@@ -1,7 +1,7 @@
 //! The wire contracts of package `opsconductor.v1` as generated tonic/prost code: the
 //! agent ↔ controller contract (`proto/opsconductor/v1/agent.proto`) and the client API
-//! (`api.proto`: `JobService`, `LibraryService`, `FleetService`), plus the conversions
-//! between agent messages and the core types.
+//! (`api.proto`: `JobService`, `LibraryService`, `FleetService`, `InventoryService`), plus
+//! the conversions between agent messages and the core types.
 //!
 //! Layout: [`v1`] is the generated package; [`FILE_DESCRIPTOR_SET`] describes it (and the
 //! well-known types it imports) for gRPC server reflection; [`convert`] maps results between

@@ -131,6 +131,39 @@ const GRPC_ROLES: &[(&str, Role)] = &[
     ("/opsconductor.v1.LibraryService/TestParser", Role::Viewer),
     ("/opsconductor.v1.LibraryService/ValidateJob", Role::Viewer),
     ("/opsconductor.v1.FleetService/ListAgents", Role::Viewer),
+    (
+        "/opsconductor.v1.InventoryService/StartScan",
+        Role::Operator,
+    ),
+    ("/opsconductor.v1.InventoryService/GetScan", Role::Viewer),
+    ("/opsconductor.v1.InventoryService/ListScans", Role::Viewer),
+    (
+        "/opsconductor.v1.InventoryService/CancelScan",
+        Role::Operator,
+    ),
+    (
+        "/opsconductor.v1.InventoryService/GetScanDiff",
+        Role::Viewer,
+    ),
+    ("/opsconductor.v1.InventoryService/WatchScan", Role::Viewer),
+    (
+        "/opsconductor.v1.InventoryService/ListDevices",
+        Role::Viewer,
+    ),
+    ("/opsconductor.v1.InventoryService/GetDevice", Role::Viewer),
+    (
+        "/opsconductor.v1.InventoryService/TagDevices",
+        Role::Operator,
+    ),
+    (
+        "/opsconductor.v1.InventoryService/ImportDevices",
+        Role::Operator,
+    ),
+    ("/opsconductor.v1.InventoryService/ListGroups", Role::Viewer),
+    (
+        "/opsconductor.v1.InventoryService/ResolveGroup",
+        Role::Viewer,
+    ),
 ];
 
 /// gRPC services open to anyone (agents prove themselves inside the service).

@@ -14,6 +14,7 @@ use opsconductor_core::access::Role;
 use opsconductor_proto::bearer::Bearer;
 use opsconductor_proto::v1;
 use opsconductor_proto::v1::fleet_service_client::FleetServiceClient;
+use opsconductor_proto::v1::inventory_service_client::InventoryServiceClient;
 use opsconductor_proto::v1::job_service_client::JobServiceClient;
 use opsconductor_proto::v1::library_service_client::LibraryServiceClient;
 use opsconductor_store::PgStore;
@@ -169,6 +170,18 @@ const GRPC: &[(&str, Role)] = &[
     ("LibraryService/TestParser", Role::Viewer),
     ("LibraryService/ValidateJob", Role::Viewer),
     ("FleetService/ListAgents", Role::Viewer),
+    ("InventoryService/StartScan", Role::Operator),
+    ("InventoryService/GetScan", Role::Viewer),
+    ("InventoryService/ListScans", Role::Viewer),
+    ("InventoryService/CancelScan", Role::Operator),
+    ("InventoryService/GetScanDiff", Role::Viewer),
+    ("InventoryService/WatchScan", Role::Viewer),
+    ("InventoryService/ListDevices", Role::Viewer),
+    ("InventoryService/GetDevice", Role::Viewer),
+    ("InventoryService/TagDevices", Role::Operator),
+    ("InventoryService/ImportDevices", Role::Operator),
+    ("InventoryService/ListGroups", Role::Viewer),
+    ("InventoryService/ResolveGroup", Role::Viewer),
 ];
 
 /// A controller with a viewer and an operator besides its admin.
@@ -308,7 +321,8 @@ async fn every_rest_route_answers_each_role_as_the_table_says() {
 async fn call_grpc(channel: Channel, bearer: Bearer, name: &str) -> Code {
     let mut jobs = JobServiceClient::with_interceptor(channel.clone(), bearer.clone());
     let mut library = LibraryServiceClient::with_interceptor(channel.clone(), bearer.clone());
-    let mut fleet = FleetServiceClient::with_interceptor(channel, bearer);
+    let mut fleet = FleetServiceClient::with_interceptor(channel.clone(), bearer.clone());
+    let mut inventory = InventoryServiceClient::with_interceptor(channel, bearer);
     fn code<T>(r: Result<tonic::Response<T>, tonic::Status>) -> Code {
         r.map_or_else(|s| s.code(), |_| Code::Ok)
     }
@@ -362,6 +376,54 @@ async fn call_grpc(channel: Channel, bearer: Bearer, name: &str) -> Code {
         "FleetService/ListAgents" => {
             code(fleet.list_agents(v1::ListAgentsRequest::default()).await)
         }
+        "InventoryService/StartScan" => {
+            code(inventory.start_scan(v1::StartScanRequest::default()).await)
+        }
+        "InventoryService/GetScan" => code(inventory.get_scan(v1::GetScanRequest::default()).await),
+        "InventoryService/ListScans" => {
+            code(inventory.list_scans(v1::ListScansRequest::default()).await)
+        }
+        "InventoryService/CancelScan" => code(
+            inventory
+                .cancel_scan(v1::CancelScanRequest::default())
+                .await,
+        ),
+        "InventoryService/GetScanDiff" => code(
+            inventory
+                .get_scan_diff(v1::GetScanDiffRequest::default())
+                .await,
+        ),
+        "InventoryService/WatchScan" => {
+            code(inventory.watch_scan(v1::WatchScanRequest::default()).await)
+        }
+        "InventoryService/ListDevices" => code(
+            inventory
+                .list_devices(v1::ListDevicesRequest::default())
+                .await,
+        ),
+        "InventoryService/GetDevice" => {
+            code(inventory.get_device(v1::GetDeviceRequest::default()).await)
+        }
+        "InventoryService/TagDevices" => code(
+            inventory
+                .tag_devices(v1::TagDevicesRequest::default())
+                .await,
+        ),
+        "InventoryService/ImportDevices" => code(
+            inventory
+                .import_devices(v1::ImportDevicesRequest::default())
+                .await,
+        ),
+        "InventoryService/ListGroups" => code(
+            inventory
+                .list_groups(v1::ListGroupsRequest::default())
+                .await,
+        ),
+        "InventoryService/ResolveGroup" => code(
+            inventory
+                .resolve_group(v1::ResolveGroupRequest::default())
+                .await,
+        ),
         other => panic!("no call written for {other}"),
     }
 }

@@ -23,15 +23,15 @@ use tonic::{Code, Status};
 use crate::helpers::{RunningController, TestBroker, WAIT, controller_config};
 
 /// A controller serving gRPC on a free port, with its database and broker slice.
-struct GrpcApp {
-    controller: RunningController,
-    store: PgStore,
+pub(crate) struct GrpcApp {
+    pub(crate) controller: RunningController,
+    pub(crate) store: PgStore,
     _db: TestDb,
     _broker: TestBroker,
 }
 
 impl GrpcApp {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let (store, db) = fresh_database().await;
         let broker = TestBroker::new();
         let controller = RunningController::start(controller_config(&db, &broker)).await;
@@ -43,7 +43,7 @@ impl GrpcApp {
         }
     }
 
-    async fn channel(&self) -> Channel {
+    pub(crate) async fn channel(&self) -> Channel {
         Channel::from_shared(format!("http://{}", self.controller.grpc))
             .unwrap()
             .connect_timeout(WAIT)
@@ -52,7 +52,7 @@ impl GrpcApp {
             .unwrap()
     }
 
-    fn bearer(&self) -> Bearer {
+    pub(crate) fn bearer(&self) -> Bearer {
         Bearer::new(Some(&self.controller.admin_token)).unwrap()
     }
 
@@ -68,7 +68,7 @@ impl GrpcApp {
         FleetServiceClient::with_interceptor(self.channel().await, self.bearer())
     }
 
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.controller.stop().await;
     }
 }
@@ -103,7 +103,11 @@ fn spec_of(job: &v1::Job) -> Value {
 
 /// Asserts `result` failed with `code` and a message mentioning every one of `words`.
 #[track_caller]
-fn assert_status<T: std::fmt::Debug>(result: Result<T, Status>, code: Code, words: &[&str]) {
+pub(crate) fn assert_status<T: std::fmt::Debug>(
+    result: Result<T, Status>,
+    code: Code,
+    words: &[&str],
+) {
     let status = result.expect_err("the call fails");
     assert_eq!(status.code(), code, "{status:?}");
     for word in words {
@@ -115,7 +119,7 @@ fn assert_status<T: std::fmt::Debug>(result: Result<T, Status>, code: Code, word
     }
 }
 
-fn unknown_id() -> String {
+pub(crate) fn unknown_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
@@ -1069,6 +1073,7 @@ async fn grpc_health_reports_every_service_serving_and_reflection_lists_them() {
         "opsconductor.v1.JobService",
         "opsconductor.v1.LibraryService",
         "opsconductor.v1.FleetService",
+        "opsconductor.v1.InventoryService",
     ];
     for service in services {
         let status = health
@@ -1094,6 +1099,7 @@ async fn grpc_health_reports_every_service_serving_and_reflection_lists_them() {
         "grpc.health.v1.Health",
         "opsconductor.v1.AgentService",
         "opsconductor.v1.FleetService",
+        "opsconductor.v1.InventoryService",
         "opsconductor.v1.JobService",
         "opsconductor.v1.LibraryService",
     ];

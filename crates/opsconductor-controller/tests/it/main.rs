@@ -12,6 +12,7 @@ mod auth;
 mod authz;
 mod credentials;
 mod grpc_api;
+mod grpc_inventory;
 mod helpers;
 mod metrics;
 mod rest;
