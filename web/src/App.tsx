@@ -14,6 +14,11 @@ const RunView = lazy(() => import('./pages/runs/RunView'));
 const RunList = lazy(() => import('./pages/runs/RunList'));
 const JobHistory = lazy(() => import('./pages/history/JobHistory'));
 const Agents = lazy(() => import('./pages/agents/Agents'));
+const Scans = lazy(() => import('./pages/scans/Scans'));
+const ScanView = lazy(() => import('./pages/scans/ScanView'));
+const Inventory = lazy(() => import('./pages/inventory/Inventory'));
+const DeviceView = lazy(() => import('./pages/inventory/DeviceView'));
+const Groups = lazy(() => import('./pages/groups/Groups'));
 const Settings = lazy(() => import('./pages/settings/Settings'));
 
 function RequireSignIn({ children }: { children: ReactNode }) {
@@ -58,6 +63,11 @@ export default function App() {
         <Route path="jobs/:jobId" element={<Lazy><JobHistory /></Lazy>} />
         <Route path="runs" element={<Lazy><RunList /></Lazy>} />
         <Route path="runs/:runId" element={<Lazy><RunView /></Lazy>} />
+        <Route path="scans" element={<Lazy><Scans /></Lazy>} />
+        <Route path="scans/:scanId" element={<Lazy><ScanView /></Lazy>} />
+        <Route path="inventory" element={<Lazy><Inventory /></Lazy>} />
+        <Route path="inventory/:address" element={<Lazy><DeviceView /></Lazy>} />
+        <Route path="groups" element={<Lazy><Groups /></Lazy>} />
         <Route path="agents" element={<Lazy><Agents /></Lazy>} />
         <Route path="settings/*" element={<Lazy><Settings /></Lazy>} />
         <Route path="*" element={<NotFound />} />

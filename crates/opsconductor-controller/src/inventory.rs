@@ -435,6 +435,23 @@ impl Api {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(str::to_lowercase);
+        if filter.is_none() && search.is_none() && q.tag.is_none() {
+            // Unfiltered: a keyset page in address order, not the whole inventory.
+            let items = self.store().list_devices(after.as_deref(), limit).await?;
+            let total = self.store().count_devices().await?;
+            let next_cursor = if items.len() == limit as usize {
+                items
+                    .last()
+                    .and_then(|d| encode_cursor("devices", &d.address))
+            } else {
+                None
+            };
+            return Ok(DevicePage {
+                items,
+                total,
+                next_cursor,
+            });
+        }
         let matching: Vec<Device> = self
             .store()
             .all_devices()

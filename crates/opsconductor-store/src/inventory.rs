@@ -221,6 +221,8 @@ pub trait InventoryStore: Send + Sync {
     ) -> Result<Vec<Device>, StoreError>;
     /// Every device, in address order (filters are evaluated by the caller).
     async fn all_devices(&self) -> Result<Vec<Device>, StoreError>;
+    /// How many devices there are.
+    async fn count_devices(&self) -> Result<u64, StoreError>;
     /// The devices with these addresses (unknown ones are left out).
     async fn devices_by_address(&self, addresses: &[String]) -> Result<Vec<Device>, StoreError>;
     /// One device.
@@ -537,6 +539,14 @@ impl InventoryStore for PgStore {
         .await
         .map_err(db)?;
         Ok(rows.into_iter().map(Device::from).collect())
+    }
+
+    async fn count_devices(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM devices")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(u64::try_from(n).unwrap_or_default())
     }
 
     async fn devices_by_address(&self, addresses: &[String]) -> Result<Vec<Device>, StoreError> {

@@ -1448,13 +1448,14 @@ export interface components {
          * @enum {string}
          */
         BulkAction: "enable" | "disable" | "delete";
-        /** @description How many devices a bulk change reached. */
+        /** @description What a bulk action changed. */
         BulkOutcome: {
-            /**
-             * Format: int64
-             * @description Devices that existed and were changed.
-             */
-            affected: number;
+            /** @description The action. */
+            action: components["schemas"]["BulkAction"];
+            /** @description Jobs that changed. */
+            changed: components["schemas"]["JobId"][];
+            /** @description Jobs left as they were (unknown, or already in that state). */
+            unchanged: components["schemas"]["JobId"][];
         };
         /** @description A change to many jobs at once. */
         BulkRequest: {
@@ -1586,6 +1587,14 @@ export interface components {
             delete?: boolean;
             /** @description Tags to remove. */
             remove_tags?: string[];
+        };
+        /** @description How many devices a bulk change reached. */
+        DeviceBulkOutcome: {
+            /**
+             * Format: int64
+             * @description Devices that existed and were changed.
+             */
+            affected: number;
         };
         /** @description What an operator changes on a device; absent fields stay. */
         DeviceChange: {
@@ -3844,7 +3853,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["BulkOutcome"];
+                    "application/json": components["schemas"]["DeviceBulkOutcome"];
                 };
             };
             /** @description No valid token (missing, expired, revoked or not ours) */

@@ -2,7 +2,7 @@
 // are left out), theme switcher, the user and sign-out.
 import { NavLink, Outlet } from 'react-router';
 import { useTranslation } from 'react-i18next';
-import { Activity, LayoutDashboard, LogOut, Monitor, Moon, PlusCircle, Server, Settings, Sun } from 'lucide-react';
+import { Activity, HardDrive, Layers, LayoutDashboard, LogOut, Monitor, Moon, PlusCircle, Radar, Server, Settings, Sun } from 'lucide-react';
 import { useAuth } from '../auth/AuthProvider';
 import { useTheme, type ThemeChoice } from '../lib/theme';
 import { cn } from '../lib/cn';
@@ -43,6 +43,9 @@ export function Layout() {
     { to: '/', label: t('nav.dashboard'), icon: LayoutDashboard, end: true, show: true },
     { to: '/jobs/new', label: t('nav.newJob'), icon: PlusCircle, end: true, show: can('operator') },
     { to: '/runs', label: t('nav.runs'), icon: Activity, end: false, show: true },
+    { to: '/scans', label: t('nav.scans'), icon: Radar, end: false, show: true },
+    { to: '/inventory', label: t('nav.inventory'), icon: HardDrive, end: false, show: true },
+    { to: '/groups', label: t('nav.groups'), icon: Layers, end: false, show: true },
     { to: '/agents', label: t('nav.agents'), icon: Server, end: false, show: true },
     { to: '/settings', label: t('nav.settings'), icon: Settings, end: false, show: true },
   ].filter((item) => item.show);

@@ -22,10 +22,19 @@ const UNITS: [Intl.RelativeTimeFormatUnit, number][] = [
   ['second', 1],
 ];
 
+// Formatters per language, made on first use (constructing one costs more than formatting:
+// a virtualized table formats a time in every row it renders).
+const relativeFormats = new Map<string, Intl.RelativeTimeFormat>();
+const exactFormats = new Map<string, Intl.DateTimeFormat>();
+
 /** "5 seconds ago", "in 3 days" in the UI's language. */
 export function formatRelative(at: Date, now: number, language: string): string {
   const seconds = Math.round((at.getTime() - now) / 1000);
-  const format = new Intl.RelativeTimeFormat(language, { numeric: 'auto' });
+  let format = relativeFormats.get(language);
+  if (!format) {
+    format = new Intl.RelativeTimeFormat(language, { numeric: 'auto' });
+    relativeFormats.set(language, format);
+  }
   for (const [unit, size] of UNITS) {
     if (Math.abs(seconds) >= size || unit === 'second') return format.format(Math.trunc(seconds / size), unit);
   }
@@ -34,7 +43,12 @@ export function formatRelative(at: Date, now: number, language: string): string 
 
 /** The exact local time with its zone. */
 export function formatExact(at: Date, language: string): string {
-  return new Intl.DateTimeFormat(language, { dateStyle: 'medium', timeStyle: 'medium' }).format(at);
+  let format = exactFormats.get(language);
+  if (!format) {
+    format = new Intl.DateTimeFormat(language, { dateStyle: 'medium', timeStyle: 'medium' });
+    exactFormats.set(language, format);
+  }
+  return format.format(at);
 }
 
 /** A time as "2 minutes ago", the exact time as its tooltip; `fallback` when absent. */

@@ -1,5 +1,5 @@
 // Small React hooks several pages share.
-import { useEffect, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 
 /**
  * The current time, refreshed every `intervalMs` while `active` (relative times and running
@@ -24,4 +24,35 @@ export function useDebounced<T>(value: T, delay: number): T {
     return () => clearTimeout(timer);
   }, [value, delay]);
   return current;
+}
+
+/**
+ * `fn`, called at most once per `ms`: the first call runs at once, calls within the window
+ * are folded into one trailing call at its end (live progress: many messages, few reads).
+ */
+export function useThrottled(fn: () => void, ms: number): () => void {
+  const latest = useRef(fn);
+  latest.current = fn;
+  const last = useRef(0);
+  const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  useEffect(
+    () => () => {
+      if (timer.current) clearTimeout(timer.current);
+    },
+    [],
+  );
+  return useCallback(() => {
+    if (timer.current) return;
+    const wait = last.current + ms - Date.now();
+    if (wait <= 0) {
+      last.current = Date.now();
+      latest.current();
+      return;
+    }
+    timer.current = setTimeout(() => {
+      timer.current = null;
+      last.current = Date.now();
+      latest.current();
+    }, wait);
+  }, [ms]);
 }

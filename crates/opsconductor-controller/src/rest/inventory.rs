@@ -224,6 +224,7 @@ pub struct DeviceBulk {
 
 /// How many devices a bulk change reached.
 #[derive(serde::Serialize, ToSchema)]
+#[schema(as = DeviceBulkOutcome)]
 pub struct BulkOutcome {
     /// Devices that existed and were changed.
     pub affected: u64,

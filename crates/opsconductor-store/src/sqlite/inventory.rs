@@ -70,6 +70,14 @@ impl InventoryStore for SqliteStore {
         Ok(rows.into_iter().map(Device::from).collect())
     }
 
+    async fn count_devices(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM devices")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(db)?;
+        Ok(u64::try_from(n).unwrap_or_default())
+    }
+
     async fn devices_by_address(&self, addresses: &[String]) -> Result<Vec<Device>, StoreError> {
         let rows: Vec<DeviceRow> = sqlx::query_as(concat!(
             "SELECT ",

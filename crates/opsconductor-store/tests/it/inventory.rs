@@ -184,6 +184,7 @@ async fn imports_tags_and_operator_fields_survive_scans(store: SharedStore) {
         .await
         .unwrap();
     assert_eq!((created, updated), (2, 0));
+    assert_eq!(store.count_devices().await.unwrap(), 2);
     let (created, updated) = store
         .import_devices(&[imported("10.1.0.1", &["edge"])], Utc::now())
         .await

@@ -8,6 +8,7 @@ import type { InvalidLine, Selector } from './preview';
 import { lineOfEntry, useLinesDraft } from './lines';
 import type { SelectorType, TargetSource } from './sources';
 import { FileSelectorEditor } from './FileSelectorEditor';
+import { GroupPicker } from './GroupPicker';
 import { ErrorList, describedBy } from './ErrorList';
 
 export const SELECTOR_ICONS: Record<SelectorType, LucideIcon> = {
@@ -105,7 +106,7 @@ export function SelectorCard({
         <FileSelectorEditor value={selector} onChange={onChange} field={field} errors={errors} invalid={invalid} invalidOmitted={invalidOmitted} />
       )}
       {selector.type === 'group' && (
-        <GroupEditor id={id} group={selector.group} onChange={(group) => onChange({ type: 'group', group })} errors={errors.get(`${field}.group`) ?? []} invalid={invalid.filter((l) => l.field === `${field}.group`)} placeholder={fieldUi('group')?.placeholder} />
+        <GroupPicker id={id} group={selector.group} onChange={(group) => onChange({ type: 'group', group })} errors={errors.get(`${field}.group`) ?? []} invalid={invalid.filter((l) => l.field === `${field}.group`)} placeholder={fieldUi('group')?.placeholder} />
       )}
 
       <ErrorList id={id} messages={cardErrors} />
@@ -185,49 +186,6 @@ function HostsEditor({
       />
       <p id={`${inputId}-help`} className="text-xs text-muted-foreground">
         {t('targets.hosts.help', { count: hosts.length })}
-      </p>
-      <ErrorList id={inputId} messages={messages} />
-    </div>
-  );
-}
-
-function GroupEditor({
-  id,
-  group,
-  onChange,
-  errors,
-  invalid,
-  placeholder,
-}: {
-  id: string;
-  group: string;
-  onChange: (group: string) => void;
-  errors: string[];
-  invalid: InvalidLine[];
-  placeholder?: string;
-}) {
-  const { t } = useTranslation();
-  const inputId = `${id}-group`;
-  const messages = [...errors, ...invalid.map((l) => t('targets.group.memberError', { line: l.line, text: l.text, message: l.reason }))];
-  return (
-    <div className="flex flex-col gap-1">
-      <label htmlFor={inputId} className="text-sm font-medium">
-        {t('targets.group.label')}
-      </label>
-      <input
-        id={inputId}
-        value={group}
-        autoComplete="off"
-        spellCheck={false}
-        placeholder={placeholder ?? 'core-switches'}
-        maxLength={128}
-        aria-invalid={messages.length > 0 || undefined}
-        aria-describedby={describedBy(inputId, messages, true)}
-        onChange={(e) => onChange(e.target.value)}
-        className="h-9 w-full rounded-md border border-input bg-background px-3 text-sm placeholder:text-muted-foreground aria-[invalid=true]:border-destructive"
-      />
-      <p id={`${inputId}-help`} className="text-xs text-muted-foreground">
-        {t('targets.group.help')}
       </p>
       <ErrorList id={inputId} messages={messages} />
     </div>

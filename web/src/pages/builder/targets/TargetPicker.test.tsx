@@ -16,6 +16,12 @@ const SOURCES = [
   { id: 'custom_group', name: 'Inventory group', description: 'A group.', selector: 'group', example: { group: 'core' } },
 ];
 
+const T = '2026-01-01T00:00:00Z';
+const GROUPS = [
+  { name: 'edge-routers', description: '', members: ['10.9.0.1', '10.9.0.2', '10.9.0.3'], kind: 'static', member_count: 3, version: 1, created_at: T, updated_at: T },
+  { name: 'core-switches', description: '', filter: 'tag = core', kind: 'dynamic', member_count: 12, version: 2, created_at: T, updated_at: T },
+];
+
 const ONLINE_LOCAL = [{ id: 'a1', name: 'standalone', segment: 'local', version: '0.1.0', capabilities: [], registered_at: '2026-01-01T00:00:00Z', online: true }];
 
 let previewBodies: Array<{ targets: Spec; segment?: string | null }>;
@@ -30,6 +36,7 @@ function stubApi(preview: Handler, agents: unknown = ONLINE_LOCAL) {
         new Response(JSON.stringify(body), { status, headers: { 'content-type': status >= 400 ? 'application/problem+json' : 'application/json' } });
       if (url.pathname === '/api/v1/library/target-sources') return json(200, SOURCES);
       if (url.pathname === '/api/v1/agents') return json(200, agents);
+      if (url.pathname === '/api/v1/groups') return json(200, GROUPS);
       if (url.pathname === '/api/v1/targets/preview') {
         const body = JSON.parse(await input.text());
         previewBodies.push(body);
@@ -189,12 +196,12 @@ describe('TargetPicker', () => {
     expect(await screen.findByTestId('target-count', {}, { timeout: 3000 })).toHaveTextContent('16,777,214');
   });
 
-  it('adds sources from the library, leaves groups out of the count and sets the limits', async () => {
-    stubApi(() => ok(1, { local: 1 }));
+  it('adds sources from the library, counts groups with the rest and sets the limits', async () => {
+    stubApi(() => ok(13, { local: 13 }));
     const { last } = renderPicker({ include: [{ type: 'range', value: '127.0.0.1' }] });
     const user = userEvent.setup();
     await user.click(await screen.findByRole('button', { name: 'Add Inventory group' }));
-    await user.type(screen.getByLabelText('Group name'), 'core-switches');
+    await user.type(screen.getByRole('combobox', { name: 'Group' }), 'core-switches');
     await user.click(screen.getByRole('button', { name: 'Add Host list' }));
     await user.type(screen.getByLabelText('Hosts, one per line'), 'sw1.example.net{Enter}10.1.1.1');
     await user.type(screen.getByLabelText('Maximum targets'), '100');
@@ -206,10 +213,52 @@ describe('TargetPicker', () => {
       ],
       max_targets: 100,
     });
-    expect(await screen.findByText(/not counted here: core-switches/)).toBeInTheDocument();
-    await waitFor(() => expect(previewBodies.at(-1)?.targets.include.map((s) => s.type)).toEqual(['range', 'hosts']), { timeout: 3000 });
+    // The server counts the group's members now: the group goes to the preview too.
+    await waitFor(() => expect(previewBodies.at(-1)?.targets.include.map((s) => s.type)).toEqual(['range', 'group', 'hosts']), { timeout: 3000 });
+    expect(screen.queryByText(/not counted/)).not.toBeInTheDocument();
 
     await user.click(screen.getByRole('button', { name: 'Remove Inventory group 1' }));
     expect(last().include.map((s) => s.type)).toEqual(['range', 'hosts']);
+  });
+
+  it('picks a group from the list of groups with their member counts', async () => {
+    stubApi(() => ok(12, { local: 12 }));
+    const { last } = renderPicker({ include: [{ type: 'group', group: '' }] });
+    const user = userEvent.setup();
+    const combo = screen.getByRole('combobox', { name: 'Group' });
+    await user.click(combo);
+    const list = await screen.findByRole('listbox', { name: 'Inventory groups' });
+    // Sorted by name, each with its member count and kind.
+    const options = within(list).getAllByRole('option');
+    expect(options.map((o) => o.textContent)).toEqual(['core-switches12 members, Dynamic', 'edge-routers3 members, Static']);
+    await user.type(combo, 'edge');
+    expect(within(list).getAllByRole('option')).toHaveLength(1);
+    await user.keyboard('{ArrowDown}');
+    expect(combo).toHaveAttribute('aria-activedescendant', within(list).getByRole('option').id);
+    await user.keyboard('{Enter}');
+    expect(last().include[0]).toEqual({ type: 'group', group: 'edge-routers' });
+    expect(combo).toHaveAttribute('aria-expanded', 'false');
+    expect(screen.getByTestId('group-known')).toHaveTextContent('edge-routers: 3 members, Static now.');
+    expect(combo).toHaveAccessibleDescription(expect.stringContaining('3 members'));
+  });
+
+  it('accepts a name that is no group but flags it, without repeating the server', async () => {
+    stubApi((body) =>
+      (body as { targets: Spec }).targets.include.some((s) => s.type === 'group' && s.group === 'nope')
+        ? problem([{ field: 'include[0].group', message: 'inventory group "nope": no such group' }])
+        : ok(1, { local: 1 }),
+    );
+    const { last } = renderPicker({ include: [{ type: 'group', group: '' }] });
+    const user = userEvent.setup();
+    const combo = screen.getByRole('combobox', { name: 'Group' });
+    await user.type(combo, 'nope');
+    await user.keyboard('{Escape}');
+    expect(last().include[0]).toEqual({ type: 'group', group: 'nope' });
+    expect(await screen.findByTestId('group-unknown')).toHaveTextContent('No such group: nope.');
+    await waitFor(() => expect(previewBodies.some((b) => b.targets.include.some((s) => s.type === 'group' && s.group === 'nope'))).toBe(true), { timeout: 3000 });
+    // Allowed (the group may be created later): flagged and described, not marked invalid.
+    expect(combo).not.toHaveAttribute('aria-invalid');
+    expect(screen.queryByText(/inventory group "nope": no such group/)).not.toBeInTheDocument();
+    expect(combo).toHaveAccessibleDescription(expect.stringContaining('No such group: nope.'));
   });
 });

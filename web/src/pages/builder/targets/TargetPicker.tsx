@@ -1,5 +1,6 @@
 // The Job Builder's target picker over `TargetSpec`: selectors (network ranges, host lists,
-// uploaded files, inventory groups — added from the library's target sources), exclusions,
+// uploaded files, inventory groups picked from the inventory — added from the library's
+// target sources), exclusions,
 // the job's limits, and the live count split by segment from `POST /api/v1/targets/preview`.
 // The server parses and counts; its problems are shown next to the field they name.
 import { useId, useMemo, useRef } from 'react';
@@ -19,13 +20,18 @@ export interface TargetPickerProps {
   onChange: (next: Schemas['TargetSpec']) => void;
   /** The job's segment override, if any (routes every target to that segment). */
   segment?: string | null;
+  /**
+   * Problems an enclosing form's own request reported (a scan's `targets.…` fields, prefix
+   * removed), shown next to their fields like the preview's.
+   */
+  serverErrors?: Map<string, string[]>;
 }
 
 const EMPTY_RANGE: Selector = { type: 'range', value: '' };
 const NO_EXCLUSIONS: string[] = [];
 const SELECTOR_ORDER = ['range', 'hosts', 'file', 'group'] as const;
 
-export function TargetPicker({ value, onChange, segment }: TargetPickerProps) {
+export function TargetPicker({ value, onChange, segment, serverErrors }: TargetPickerProps) {
   const { t, i18n } = useTranslation();
   const id = useId();
   const nf = new Intl.NumberFormat(i18n.language);
@@ -85,7 +91,15 @@ export function TargetPicker({ value, onChange, segment }: TargetPickerProps) {
     setInclude([...value.include, selectorFromSource(source)], virtual ? [fresh()] : [...keys.current.list, fresh()]);
 
   // Problems by field: each selector shows its own; the rest go to the summary.
-  const errors = preview.fieldErrors;
+  const errors = useMemo(() => {
+    if (!serverErrors || serverErrors.size === 0) return preview.fieldErrors;
+    const merged = new Map(preview.fieldErrors);
+    for (const [field, messages] of serverErrors) {
+      const known = merged.get(field) ?? [];
+      merged.set(field, [...known, ...messages.filter((m) => !known.includes(m))]);
+    }
+    return merged;
+  }, [preview.fieldErrors, serverErrors]);
   const overCap: string[] = [];
   const unplaced: string[] = [];
   for (const [field, messages] of errors) {
@@ -99,7 +113,6 @@ export function TargetPicker({ value, onChange, segment }: TargetPickerProps) {
   }
   const generalError = [preview.generalError, ...unplaced].filter(Boolean).join('; ') || undefined;
 
-  const groups = value.include.filter((s): s is Extract<Selector, { type: 'group' }> => s.type === 'group' && s.group.trim() !== '').map((s) => s.group.trim());
   const fileCount = include.filter((s) => s.type === 'file').length;
   const ordinal = (i: number) => include.slice(0, i + 1).filter((s) => s.type === include[i].type).length;
 
@@ -201,7 +214,7 @@ export function TargetPicker({ value, onChange, segment }: TargetPickerProps) {
       </div>
 
       <div className="lg:sticky lg:top-4 lg:self-start">
-        <TargetSummary preview={{ ...preview, generalError }} overCap={overCap} groups={groups} segment={segment} />
+        <TargetSummary preview={{ ...preview, generalError }} overCap={overCap} segment={segment} />
         {overCap.length > 0 && !value.allow_large && (
           <Button size="sm" className="mt-2" onClick={() => onChange({ ...value, allow_large: true })}>
             {t('targets.limits.enableLarge', { large: nf.format(LARGE_MAX_TARGETS) })}

@@ -3,7 +3,7 @@
 import { useId } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useQuery } from '@tanstack/react-query';
-import { AlertTriangle, Info, Loader2, XCircle } from 'lucide-react';
+import { AlertTriangle, Loader2, XCircle } from 'lucide-react';
 import { api, unwrap, type Schemas } from '../../../api/client';
 import { StatusBadge } from '../../../components/Status';
 import type { PreviewState } from './preview';
@@ -20,14 +20,11 @@ export function useAgents() {
 export function TargetSummary({
   preview,
   overCap,
-  groups,
   segment,
 }: {
   preview: PreviewState;
   /** Over-the-cap messages (fields `include[i]` and `max_targets`). */
   overCap: string[];
-  /** Group names left out of the count. */
-  groups: string[];
   segment?: string | null;
 }) {
   const { t, i18n } = useTranslation();
@@ -55,7 +52,7 @@ export function TargetSummary({
 
       <div role="status" aria-live="polite" aria-atomic="true" className="flex flex-col gap-1">
         {preview.idle ? (
-          <p className="text-sm text-muted-foreground">{groups.length > 0 ? t('targets.summary.onlyGroups') : t('targets.summary.empty')}</p>
+          <p className="text-sm text-muted-foreground">{t('targets.summary.empty')}</p>
         ) : data ? (
           <p className="flex items-baseline gap-2">
             <span className="text-2xl font-semibold tabular-nums" data-testid="target-count">
@@ -152,13 +149,6 @@ export function TargetSummary({
           </span>
         </p>
       ))}
-
-      {groups.length > 0 && (
-        <p className="flex items-start gap-1 text-xs text-muted-foreground">
-          <Info className="mt-0.5 size-3.5 shrink-0" aria-hidden="true" />
-          {t('targets.summary.groupsNotCounted', { groups: groups.join(', ') })}
-        </p>
-      )}
 
       {data && invalidCount > 0 && (
         <p className="flex items-start gap-1 text-sm">

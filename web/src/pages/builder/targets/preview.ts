@@ -2,9 +2,9 @@
 // and how the server's answer (count, split, invalid lines, field problems) maps back onto
 // the picker's own selectors.
 //
-// Inventory groups are resolved when a run starts; the preview endpoint cannot resolve them
-// (it refuses any group), so they are left out of the request and named as "not counted".
-// Selectors still empty are left out too, so a freshly added one does not flash an error.
+// Inventory groups count with their members as of now (a run resolves them again when it
+// starts); an unknown group is a problem at its selector's `group` field. Selectors still
+// empty are left out, so a freshly added one does not flash an error.
 import { useMemo } from 'react';
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { api, ApiError, unwrap, type Schemas } from '../../../api/client';
@@ -50,7 +50,7 @@ export function preparePreview(spec: TargetSpec, segment?: string | null): Prepa
   const map: number[] = [];
   const include: Selector[] = [];
   spec.include.forEach((s, i) => {
-    if (s.type === 'group' || isEmptySelector(s)) return;
+    if (isEmptySelector(s)) return;
     map.push(i);
     include.push(s);
   });
