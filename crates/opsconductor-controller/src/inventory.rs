@@ -364,7 +364,7 @@ impl Api {
         if scan.state == ScanState::Running {
             counts = self.live_counts(&scan, &run).await?;
         }
-        let actions = scan.spec.to_job(String::new()).actions.len().max(1) as u64;
+        let actions = scan.spec.probes().len().max(1) as u64;
         Ok(ScanView {
             id: scan.id,
             label: scan.label,
@@ -385,7 +385,7 @@ impl Api {
     }
 
     async fn live_counts(&self, scan: &ScanRecord, run: &Run) -> Result<ScanCounts, StoreError> {
-        let probes = probes_of(&scan.spec);
+        let probes = scan.spec.probes();
         let identifying: Vec<u32> = index_where(&probes, |p| {
             matches!(p, ProbeKind::Snmp | ProbeKind::Ssh(_) | ProbeKind::Http(_))
         });
@@ -815,29 +815,11 @@ fn imported_device(record: &DeviceRecord) -> ImportedDevice {
     }
 }
 
-/// The probe each action of the scan's job makes, by index.
-fn probes_of(spec: &ScanSpec) -> Vec<Option<ProbeKind>> {
-    spec.to_job(String::new())
-        .actions
-        .iter()
-        .map(|action| {
-            let kind = match action.command.as_str() {
-                inv::scan::commands::PING => opsconductor_core::library::ActionKind::Ping,
-                inv::scan::commands::TCP => opsconductor_core::library::ActionKind::TcpPort,
-                inv::scan::commands::SNMP => opsconductor_core::library::ActionKind::SnmpGet,
-                inv::scan::commands::SSH => opsconductor_core::library::ActionKind::SshPort,
-                _ => opsconductor_core::library::ActionKind::HttpGet,
-            };
-            ProbeKind::of_action(kind, &action.params)
-        })
-        .collect()
-}
-
-fn index_where(probes: &[Option<ProbeKind>], wanted: impl Fn(&ProbeKind) -> bool) -> Vec<u32> {
+fn index_where(probes: &[ProbeKind], wanted: impl Fn(&ProbeKind) -> bool) -> Vec<u32> {
     probes
         .iter()
         .enumerate()
-        .filter(|(_, p)| p.as_ref().is_some_and(&wanted))
+        .filter(|(_, p)| wanted(p))
         .filter_map(|(i, _)| u32::try_from(i).ok())
         .collect()
 }
@@ -890,7 +872,7 @@ pub async fn finish_scan_if_done(
         return Ok(None);
     }
     let started = std::time::Instant::now();
-    let probes = probes_of(&scan.spec);
+    let probes = scan.spec.probes();
     let raw_for = index_where(&probes, |p| matches!(p, ProbeKind::Http(_)));
     let rows = store.scan_results(run.id, run.created_at, &raw_for).await?;
     let observations = observe_all(&probes, &rows);
@@ -980,7 +962,7 @@ pub async fn finish_scan_if_done(
 }
 
 /// One observation per address probed, from the run's results.
-fn observe_all(probes: &[Option<ProbeKind>], rows: &[ScanResultRow]) -> Vec<HostObservation> {
+fn observe_all(probes: &[ProbeKind], rows: &[ScanResultRow]) -> Vec<HostObservation> {
     let mut by_target: BTreeMap<&str, Vec<&ScanResultRow>> = BTreeMap::new();
     for row in rows {
         by_target.entry(row.target.as_str()).or_default().push(row);
@@ -991,7 +973,7 @@ fn observe_all(probes: &[Option<ProbeKind>], rows: &[ScanResultRow]) -> Vec<Host
             let outcomes: Vec<ProbeOutcome<'_>> = rows
                 .iter()
                 .filter_map(|row| {
-                    let kind = probes.get(row.action_index as usize).copied().flatten()?;
+                    let kind = probes.get(row.action_index as usize).copied()?;
                     Some(ProbeOutcome {
                         kind,
                         status: status(&row.status),

@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::ProbeKind;
 use crate::error::{Problems, ValidationError};
 use crate::ids::CredentialId;
 use crate::model::{ActionSpec, JobOptions, JobSpec, Schedule};
@@ -257,6 +258,28 @@ impl ScanSpec {
         problems.finish()
     }
 
+    /// What each action of [`ScanSpec::to_job`]'s job probes, in action order: how the
+    /// results are read back.
+    pub fn probes(&self) -> Vec<ProbeKind> {
+        let profile = &self.profile;
+        let mut probes = Vec::new();
+        if profile.ping {
+            probes.push(ProbeKind::Ping);
+        }
+        probes.extend(profile.tcp_ports.iter().map(|p| ProbeKind::TcpPort(*p)));
+        if profile.snmp.is_some() {
+            probes.push(ProbeKind::Snmp);
+        }
+        if let Some(port) = profile.ssh_port {
+            probes.push(ProbeKind::Ssh(port));
+        }
+        probes.extend(profile.web.iter().map(|web| {
+            let default = if web.scheme == "https" { 443 } else { 80 };
+            ProbeKind::Http(web.port.unwrap_or(default))
+        }));
+        probes
+    }
+
     /// The job that runs this scan (validated by the caller against the library).
     pub fn to_job(&self, job_name: String) -> JobSpec {
         let profile = &self.profile;
@@ -483,6 +506,19 @@ mod tests {
             ]
         );
         assert!(job.options.require_first_ok);
+        let kinds: Vec<ProbeKind> = job
+            .actions
+            .iter()
+            .map(|a| {
+                ProbeKind::of_action(library().command(&a.command).unwrap().def.kind, &a.params)
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            spec.probes(),
+            "probes() reads the job's actions back in order"
+        );
         assert_eq!(spec.label(), "127.0.0.0/24");
     }
 
