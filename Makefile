@@ -62,6 +62,14 @@ bench-pipeline:
 	$(CARGO) build --release --locked -p opsconductor -p opsconductor-bench
 	target/release/opsconductor-bench
 
+.PHONY: bench-scan
+## The scan benchmark (a /16 discovery scan, ping + one TCP port, end to end into the
+## inventory vs fping and nmap); needs PostgreSQL, RabbitMQ, fping, nmap and psql. Knobs:
+## see bench/src/bin/scan.rs.
+bench-scan:
+	$(CARGO) build --release --locked -p opsconductor -p opsconductor-bench
+	target/release/opsconductor-bench-scan
+
 .PHONY: bench-rest
 ## The REST benchmark (list and results queries under wrk, 10,000 jobs and 1,000,000
 ## results); needs PostgreSQL, RabbitMQ, wrk and psql. Knobs: see bench/src/bin/rest.rs.

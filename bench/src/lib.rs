@@ -1,8 +1,20 @@
-//! What both benchmark binaries share: signing in to the controller they start.
+//! What the benchmark binaries share.
 //!
-//! The controller is started with a first admin (`OPSCONDUCTOR_BOOTSTRAP_ADMIN`) and a
-//! random token key; the harness logs in as that admin and makes an API token, which
-//! (unlike a 5-minute access token) lasts as long as the benchmark.
+//! Layout:
+//! - this file: signing in to the controller they start. The controller is started with a
+//!   first admin (`OPSCONDUCTOR_BOOTSTRAP_ADMIN`) and a random token key; the harness logs
+//!   in as that admin and makes an API token, which (unlike a 5-minute access token) lasts
+//!   as long as the benchmark;
+//! - [`harness`]: the processes measured — fresh database, random queue prefix, release
+//!   `opsconductor controller` and one `opsconductor agent` ([`harness::World`]);
+//! - [`measure`]: CPU seconds per process, the fping anchor, report helpers.
+//!
+//! Binaries: `opsconductor-bench` (the pipeline, `src/main.rs`), `opsconductor-bench-scan`
+//! (discovery scans, `src/bin/scan.rs`), `opsconductor-bench-rest` (the REST API,
+//! `src/bin/rest.rs`).
+
+pub mod harness;
+pub mod measure;
 
 use std::time::Duration;
 

@@ -51,21 +51,24 @@
 #![expect(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 
 use opsconductor_store::prelude::*;
-use std::io::Write as _;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::net::Ipv4Addr;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail, ensure};
 use chrono::{DateTime, Utc};
-use opsconductor_bench::{ADMIN, api_client, api_token, random_auth_key};
+use opsconductor_bench::harness::{
+    Processes, World, env_or, loopback_targets, psql, psql_scalar, wait_for_broker,
+};
+use opsconductor_bench::measure::{
+    CpuSample, FpingTiming, fping, median, met, opt_secs, range, since, thousands,
+};
 use opsconductor_core::ids::{AgentId, ChunkId, JobId, RunId};
 use opsconductor_core::model::{JobSpec, ResultRecord, ResultStatus, Run, RunStatus, RunTrigger};
-use opsconductor_store::testing::{TestDb, fresh_database};
-use opsconductor_store::{ChunkState, NewChunk, NewRun, PgStore};
+use opsconductor_store::testing::fresh_database;
+use opsconductor_store::{ChunkState, NewChunk, NewRun};
 use serde_json::{Map, Value, json};
 
 /// fping's reply timeout and ours (milliseconds).
@@ -85,13 +88,6 @@ const GOAL_DISPATCH_S: f64 = 1.0;
 const GOAL_CONTROLLER_MB: f64 = 200.0;
 const GOAL_AGENT_MB: f64 = 64.0;
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
-}
-
 /// The harness's settings, from the environment.
 #[derive(Debug, Clone)]
 struct Settings {
@@ -99,532 +95,198 @@ struct Settings {
     cidr: String,
     chunk_size: u32,
     concurrency: u32,
-    agent_chunks: u32,
-    agent_concurrency: u32,
-    agent_batch: u32,
     ingest_results: usize,
     ingest_tasks: usize,
     ingest_batch: usize,
     pipeline: bool,
     ingest: bool,
-    amqp_url: String,
-    binary: PathBuf,
-    libraries: PathBuf,
+    processes: Processes,
 }
 
 impl Settings {
     fn from_env() -> anyhow::Result<Self> {
         let phases = std::env::var("OC_BENCH_PHASES").unwrap_or_else(|_| "pipeline,ingest".into());
         let phases: Vec<&str> = phases.split(',').map(str::trim).collect();
-        let binary = match std::env::var_os("OC_BENCH_BINARY") {
-            Some(path) => PathBuf::from(path),
-            None => std::env::current_exe()
-                .context("locating this binary")?
-                .with_file_name("opsconductor"),
-        };
-        // The shipped libraries, from the source tree this binary was built from.
-        let libraries = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../libraries");
         Ok(Self {
             runs: env_or("OC_BENCH_RUNS", 3_usize).max(1),
             cidr: std::env::var("OC_BENCH_CIDR").unwrap_or_else(|_| "127.0.0.0/16".into()),
             chunk_size: env_or("OC_BENCH_CHUNK_SIZE", 1000),
             concurrency: env_or("OC_BENCH_CONCURRENCY", 4096),
-            agent_chunks: env_or("OC_BENCH_AGENT_CHUNKS", 4),
-            agent_concurrency: env_or("OC_BENCH_AGENT_CONCURRENCY", 4096),
-            agent_batch: env_or("OC_BENCH_AGENT_BATCH", 1000),
             ingest_results: env_or("OC_BENCH_INGEST_RESULTS", 200_000_usize).max(1),
             ingest_tasks: env_or("OC_BENCH_INGEST_TASKS", 4_usize).max(1),
             ingest_batch: env_or("OC_BENCH_INGEST_BATCH", 1000_usize).max(1),
             pipeline: phases.contains(&"pipeline"),
             ingest: phases.contains(&"ingest"),
-            amqp_url: std::env::var("OC_BENCH_AMQP_URL")
-                .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
-            binary,
-            libraries,
+            processes: Processes::from_env()?,
         })
     }
-}
-
-// ---------------------------------------------------------------------------------------
-// Child processes
-
-/// A child process of ours with its log file; killed (by its own handle) when dropped.
-struct Proc {
-    name: String,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Fails when the process has exited.
-    fn check_alive(&mut self) -> anyhow::Result<()> {
-        if let Some(status) = self.child.try_wait()? {
-            bail!(
-                "{} exited with {status}; log {}:\n{}",
-                self.name,
-                self.log.display(),
-                tail(&self.log, 40)
-            );
-        }
-        Ok(())
-    }
-
-    /// Peak resident set (`VmHWM`) in bytes.
-    fn peak_rss_bytes(&self) -> anyhow::Result<u64> {
-        let path = format!("/proc/{}/status", self.pid());
-        let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-        let kib: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .ok_or_else(|| anyhow!("no VmHWM in {path}"))?
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .with_context(|| format!("VmHWM of {path}"))?;
-        Ok(kib * 1024)
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The last `lines` lines of a log file.
-fn tail(path: &Path, lines: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let mut last: Vec<&str> = text.lines().rev().take(lines).collect();
-    last.reverse();
-    last.join("\n")
-}
-
-fn free_port() -> anyhow::Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("picking a free port")?;
-    Ok(listener.local_addr()?)
-}
-
-/// A command for the release binary with only the settings we give it, stderr to `log`.
-fn opsconductor(binary: &Path, log: &Path) -> anyhow::Result<Command> {
-    let mut cmd = Command::new(binary);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("OPSCONDUCTOR_") {
-            cmd.env_remove(key);
-        }
-    }
-    let log_file =
-        std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-    cmd.env("OPSCONDUCTOR_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log_file);
-    Ok(cmd)
 }
 
 // ---------------------------------------------------------------------------------------
 // Phase 1: the pipeline
 
-/// Phase 1's world: database, broker prefix, the two processes and a REST client.
-/// Dropping it kills the processes, deletes the queue topology and drops the database.
-struct World {
-    controller: Option<Proc>,
-    agent: Option<Proc>,
-    amqp_url: String,
-    prefix: String,
-    grpc: SocketAddr,
-    http: SocketAddr,
-    /// Sends the admin's API token once the controller is up (see `start_controller`).
-    client: reqwest::Client,
-    /// The first admin's password (random per run).
-    admin_password: String,
-    dir: tempfile::TempDir,
-    store: PgStore,
-    db: TestDb,
+/// Creates the ping job over `cidr` and returns its id.
+async fn create_ping_job(
+    world: &World,
+    name: &str,
+    cidr: &str,
+    settings: &Settings,
+) -> anyhow::Result<JobId> {
+    let job = world
+        .post(
+            "/api/v1/jobs",
+            json!({
+                "name": name,
+                "schedule": {"type": "manual"},
+                "targets": {"include": [{"type": "range", "value": cidr}]},
+                "actions": [{
+                    "command": "ping.icmp",
+                    "params": {"count": 1, "timeout_ms": PING_TIMEOUT_MS}
+                }],
+                "options": {
+                    "chunk_size": settings.chunk_size,
+                    "concurrency": settings.concurrency
+                }
+            }),
+        )
+        .await?;
+    let id = job["id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no id in {job}"))?;
+    id.parse()
+        .map_err(|_| anyhow!("job id {id:?} is not an id"))
 }
 
-impl World {
-    async fn new(settings: &Settings) -> anyhow::Result<Self> {
-        let (store, db) = fresh_database().await;
-        Ok(Self {
-            controller: None,
-            agent: None,
-            amqp_url: settings.amqp_url.clone(),
-            prefix: format!(
-                "oc-bench-{}",
-                &uuid::Uuid::new_v4().simple().to_string()[..12]
-            ),
-            grpc: free_port()?,
-            http: free_port()?,
-            client: api_client(None)?,
-            admin_password: uuid::Uuid::new_v4().simple().to_string(),
-            dir: tempfile::Builder::new().prefix("oc-bench-").tempdir()?,
-            store,
-            db,
+/// Runs the job now and waits for the run to end; times it.
+async fn timed_run(world: &mut World, job: JobId) -> anyhow::Result<RunTiming> {
+    let requested_at = Utc::now();
+    let t0 = Instant::now();
+    let run: Run = serde_json::from_value(
+        world
+            .post(&format!("/api/v1/jobs/{job}/runs"), json!({}))
+            .await?,
+    )
+    .context("the run-now response")?;
+    let accepted = t0.elapsed();
+    let path = format!("/api/v1/runs/{}", run.id);
+    let run = loop {
+        let run: Run = serde_json::from_value(world.get(&path).await?).context("GET run")?;
+        if !matches!(run.status, RunStatus::Queued | RunStatus::Running) {
+            break run;
+        }
+        if t0.elapsed() > RUN_LIMIT {
+            bail!(
+                "run {} still {:?} after {RUN_LIMIT:?}: {:?}",
+                run.id,
+                run.status,
+                run.counters
+            );
+        }
+        world.controller_mut()?.check_alive()?;
+        world.agent_mut()?.check_alive()?;
+        tokio::time::sleep(POLL_EVERY).await;
+    };
+    let polled = t0.elapsed();
+    ensure!(
+        run.status == RunStatus::Completed,
+        "run {} ended {:?}: {:?}",
+        run.id,
+        run.status,
+        run.reason
+    );
+
+    let chunks = world.store().chunks_for_run(run.id).await?;
+    // The run completes with its last stored result; the agent's "chunk finished" event
+    // may still be on its way, so a chunk may still be running here.
+    let failed = chunks
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.state,
+                ChunkState::Pending | ChunkState::Dead | ChunkState::Cancelled
+            )
         })
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.http)
-    }
-
-    async fn request(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<Value> {
-        let mut req = self.client.request(method.clone(), self.url(path));
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let response = req
-            .send()
-            .await
-            .with_context(|| format!("{method} {path}"))?;
-        let status = response.status();
-        let text = response.text().await?;
-        ensure!(status.is_success(), "{method} {path}: {status} {text}");
-        serde_json::from_str(&text).with_context(|| format!("{method} {path}: not JSON: {text}"))
-    }
-
-    async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        self.request(reqwest::Method::GET, path, None).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        self.request(reqwest::Method::POST, path, Some(body)).await
-    }
-
-    async fn put(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        self.request(reqwest::Method::PUT, path, Some(body)).await
-    }
-
-    fn queue_env(&self, cmd: &mut Command) {
-        cmd.env("OPSCONDUCTOR_QUEUE__URL", &self.amqp_url)
-            .env("OPSCONDUCTOR_QUEUE__PREFIX", &self.prefix);
-    }
-
-    /// Starts the controller with a first admin, waits until it answers and signs in: the
-    /// client sends an API token of that admin from then on.
-    async fn start_controller(&mut self, settings: &Settings) -> anyhow::Result<()> {
-        let log = self.dir.path().join("controller.log");
-        let mut cmd = opsconductor(&settings.binary, &log)?;
-        cmd.arg("controller")
-            .env("OPSCONDUCTOR_DATABASE_URL", self.db.url())
-            .env("OPSCONDUCTOR_GRPC_LISTEN", self.grpc.to_string())
-            .env("OPSCONDUCTOR_HTTP_LISTEN", self.http.to_string())
-            .env("OPSCONDUCTOR_LIBRARIES_DIR", &settings.libraries)
-            // The controller starts once per run: a random token key will do.
-            .env("OPSCONDUCTOR_AUTH_KEY", random_auth_key())
-            .env("OPSCONDUCTOR_BOOTSTRAP_ADMIN", ADMIN)
-            .env(
-                "OPSCONDUCTOR_BOOTSTRAP_ADMIN_PASSWORD",
-                &self.admin_password,
-            );
-        self.queue_env(&mut cmd);
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("starting {}", settings.binary.display()))?;
-        self.controller = Some(Proc {
-            name: "controller".into(),
-            child,
-            log,
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(r) = self.client.get(self.url("/healthz")).send().await
-                && r.status().is_success()
-            {
-                let token =
-                    api_token(&self.client, &self.url(""), &self.admin_password, "bench").await?;
-                self.client = api_client(Some(&token))?;
-                return Ok(());
-            }
-            self.controller_mut()?.check_alive()?;
-            ensure!(
-                Instant::now() < deadline,
-                "the controller did not answer /healthz within 60 s"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn controller_mut(&mut self) -> anyhow::Result<&mut Proc> {
-        self.controller
-            .as_mut()
-            .ok_or_else(|| anyhow!("no controller"))
-    }
-
-    fn agent_mut(&mut self) -> anyhow::Result<&mut Proc> {
-        self.agent.as_mut().ok_or_else(|| anyhow!("no agent"))
-    }
-
-    /// Creates the `default` segment (no CIDRs: it takes every target no other segment
-    /// routes), enrolls one agent in it, starts it and waits until it is online.
-    async fn start_agent(&mut self, settings: &Settings) -> anyhow::Result<()> {
-        self.put("/api/v1/segments/default", json!({"cidrs": []}))
-            .await?;
-        let token = self
-            .post("/api/v1/enrollment-tokens", json!({"segment": "default"}))
-            .await?["token"]
-            .as_str()
-            .ok_or_else(|| anyhow!("no token in the enrollment response"))?
-            .to_owned();
-        let log = self.dir.path().join("agent.log");
-        let mut cmd = opsconductor(&settings.binary, &log)?;
-        cmd.arg("agent")
-            .env(
-                "OPSCONDUCTOR_CONTROLLER_URL",
-                format!("http://{}", self.grpc),
-            )
-            .env("OPSCONDUCTOR_ENROLLMENT_TOKEN", token)
-            .env(
-                "OPSCONDUCTOR_IDENTITY_FILE",
-                self.dir.path().join("agent.identity.json"),
-            )
-            .env("OPSCONDUCTOR_NAME", "bench-agent")
-            .env(
-                "OPSCONDUCTOR_MAX_CHUNKS_IN_FLIGHT",
-                settings.agent_chunks.to_string(),
-            )
-            .env(
-                "OPSCONDUCTOR_MAX_CONCURRENCY",
-                settings.agent_concurrency.to_string(),
-            )
-            .env(
-                "OPSCONDUCTOR_BATCH_MAX_RESULTS",
-                settings.agent_batch.to_string(),
-            );
-        self.queue_env(&mut cmd);
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("starting {}", settings.binary.display()))?;
-        self.agent = Some(Proc {
-            name: "agent".into(),
-            child,
-            log,
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let agents = self.get("/api/v1/agents").await?;
-            let online = agents.as_array().is_some_and(|list| {
-                list.iter()
-                    .any(|a| a["name"] == "bench-agent" && a["online"] == true)
-            });
-            if online {
-                return Ok(());
-            }
-            self.agent_mut()?.check_alive()?;
-            self.controller_mut()?.check_alive()?;
-            ensure!(
-                Instant::now() < deadline,
-                "the agent did not come online within 60 s"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Creates the ping job over `cidr` and returns its id.
-    async fn create_ping_job(
-        &self,
-        name: &str,
-        cidr: &str,
-        settings: &Settings,
-    ) -> anyhow::Result<JobId> {
-        let job = self
-            .post(
-                "/api/v1/jobs",
-                json!({
-                    "name": name,
-                    "schedule": {"type": "manual"},
-                    "targets": {"include": [{"type": "range", "value": cidr}]},
-                    "actions": [{
-                        "command": "ping.icmp",
-                        "params": {"count": 1, "timeout_ms": PING_TIMEOUT_MS}
-                    }],
-                    "options": {
-                        "chunk_size": settings.chunk_size,
-                        "concurrency": settings.concurrency
-                    }
-                }),
-            )
-            .await?;
-        let id = job["id"]
-            .as_str()
-            .ok_or_else(|| anyhow!("no id in {job}"))?;
-        id.parse()
-            .map_err(|_| anyhow!("job id {id:?} is not an id"))
-    }
-
-    /// Runs the job now and waits for the run to end; times it.
-    async fn timed_run(&mut self, job: JobId) -> anyhow::Result<RunTiming> {
-        let requested_at = Utc::now();
-        let t0 = Instant::now();
-        let run: Run = serde_json::from_value(
-            self.post(&format!("/api/v1/jobs/{job}/runs"), json!({}))
-                .await?,
-        )
-        .context("the run-now response")?;
-        let accepted = t0.elapsed();
-        let path = format!("/api/v1/runs/{}", run.id);
-        let run = loop {
-            let run: Run = serde_json::from_value(self.get(&path).await?).context("GET run")?;
-            if !matches!(run.status, RunStatus::Queued | RunStatus::Running) {
-                break run;
-            }
-            if t0.elapsed() > RUN_LIMIT {
-                bail!(
-                    "run {} still {:?} after {RUN_LIMIT:?}: {:?}",
-                    run.id,
-                    run.status,
-                    run.counters
-                );
-            }
-            self.controller_mut()?.check_alive()?;
-            self.agent_mut()?.check_alive()?;
-            tokio::time::sleep(POLL_EVERY).await;
-        };
-        let polled = t0.elapsed();
-        ensure!(
-            run.status == RunStatus::Completed,
-            "run {} ended {:?}: {:?}",
-            run.id,
-            run.status,
-            run.reason
-        );
-
-        let chunks = self.store.chunks_for_run(run.id).await?;
-        // The run completes with its last stored result; the agent's "chunk finished" event
-        // may still be on its way, so a chunk may still be running here.
-        let failed = chunks
-            .iter()
-            .filter(|c| {
-                matches!(
-                    c.state,
-                    ChunkState::Pending | ChunkState::Dead | ChunkState::Cancelled
-                )
-            })
-            .count();
-        ensure!(
-            failed == 0,
-            "{failed} of {} chunks are pending, dead or cancelled",
-            chunks.len()
-        );
-        // The store sets published_at only on a chunk still pending when the relay marks
-        // the confirmed batch; a chunk the agent started first keeps it empty. The relay
-        // marks one round's confirms in one statement, so such a chunk was confirmed no
-        // later than the chunks of its round that have the mark.
-        let unmarked = chunks.iter().filter(|c| c.published_at.is_none()).count();
-        let last_published = chunks.iter().filter_map(|c| c.published_at).max();
-        let first_published = chunks.iter().filter_map(|c| c.published_at).min();
-        let stored = self.store.count_results(run.id).await?;
-        ensure!(
-            stored == run.counters.total,
-            "run {}: {stored} results stored, {} expected",
-            run.id,
-            run.counters.total
-        );
-        let finished_at = run
-            .finished_at
-            .ok_or_else(|| anyhow!("completed run without finished_at"))?;
-        // The statement that stored the first results (stored_at is its transaction's now()).
-        let first_stored = psql_scalar(
-            self.db.url(),
-            &format!(
-                "SELECT to_char(min(stored_at) AT TIME ZONE 'UTC', \
+        .count();
+    ensure!(
+        failed == 0,
+        "{failed} of {} chunks are pending, dead or cancelled",
+        chunks.len()
+    );
+    // The store sets published_at only on a chunk still pending when the relay marks
+    // the confirmed batch; a chunk the agent started first keeps it empty. The relay
+    // marks one round's confirms in one statement, so such a chunk was confirmed no
+    // later than the chunks of its round that have the mark.
+    let unmarked = chunks.iter().filter(|c| c.published_at.is_none()).count();
+    let last_published = chunks.iter().filter_map(|c| c.published_at).max();
+    let first_published = chunks.iter().filter_map(|c| c.published_at).min();
+    let stored = world.store().count_results(run.id).await?;
+    ensure!(
+        stored == run.counters.total,
+        "run {}: {stored} results stored, {} expected",
+        run.id,
+        run.counters.total
+    );
+    let finished_at = run
+        .finished_at
+        .ok_or_else(|| anyhow!("completed run without finished_at"))?;
+    // The statement that stored the first results (stored_at is its transaction's now()).
+    let first_stored = psql_scalar(
+        world.db_url(),
+        &format!(
+            "SELECT to_char(min(stored_at) AT TIME ZONE 'UTC', \
                  'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM results WHERE run_id = '{}'",
-                run.id
-            ),
-        )
-        .ok()
-        .and_then(|text| text.parse::<DateTime<Utc>>().ok());
-        Ok(RunTiming {
-            run_id: run.id,
-            accepted,
-            polled,
-            created: since(requested_at, run.scheduled_for),
-            first_published: first_published.map(|at| since(requested_at, at)),
-            dispatched: last_published.map(|at| since(requested_at, at)),
-            agent_started: run.started_at.map(|at| since(requested_at, at)),
-            first_stored: first_stored.map(|at| since(requested_at, at)),
-            committed: since(requested_at, finished_at),
-            chunks: chunks.len(),
-            unmarked,
-            total: run.counters.total,
-            ok: run.counters.ok,
-            counters: run.counters,
-        })
-    }
+            run.id
+        ),
+    )
+    .ok()
+    .and_then(|text| text.parse::<DateTime<Utc>>().ok());
+    Ok(RunTiming {
+        run_id: run.id,
+        accepted,
+        polled,
+        created: since(requested_at, run.scheduled_for),
+        first_published: first_published.map(|at| since(requested_at, at)),
+        dispatched: last_published.map(|at| since(requested_at, at)),
+        agent_started: run.started_at.map(|at| since(requested_at, at)),
+        first_stored: first_stored.map(|at| since(requested_at, at)),
+        committed: since(requested_at, finished_at),
+        chunks: chunks.len(),
+        unmarked,
+        total: run.counters.total,
+        ok: run.counters.ok,
+        counters: run.counters,
+    })
+}
 
-    /// When some results of `run` are not ok: one example reason per status, so a noisy
-    /// run says what happened to its targets.
-    async fn not_ok_summary(&self, run: RunId) -> anyhow::Result<String> {
-        let mut examples: std::collections::BTreeMap<&'static str, String> = Default::default();
-        for r in self.store.results_for_run(run).await? {
-            if r.status != ResultStatus::Ok {
-                examples.entry(r.status.as_str()).or_insert_with(|| {
-                    let reason = r
-                        .reason
-                        .or_else(|| r.fields.get("error").map(ToString::to_string))
-                        .unwrap_or_default();
-                    format!("{}: {reason}", r.target)
-                });
-            }
+/// When some results of `run` are not ok: one example reason per status, so a noisy
+/// run says what happened to its targets.
+async fn not_ok_summary(world: &World, run: RunId) -> anyhow::Result<String> {
+    let mut examples: std::collections::BTreeMap<&'static str, String> = Default::default();
+    for r in world.store().results_for_run(run).await? {
+        if r.status != ResultStatus::Ok {
+            examples.entry(r.status.as_str()).or_insert_with(|| {
+                let reason = r
+                    .reason
+                    .or_else(|| r.fields.get("error").map(ToString::to_string))
+                    .unwrap_or_default();
+                format!("{}: {reason}", r.target)
+            });
         }
-        Ok(examples
-            .iter()
-            .map(|(status, example)| format!("e.g. {status} {example}"))
-            .collect::<Vec<_>>()
-            .join("; "))
     }
-
-    /// A stored result of `run`, as a template for the ingest phase.
-    async fn sample_result(&self, run: RunId) -> anyhow::Result<ResultRecord> {
-        let results = self.store.results_for_run(run).await?;
-        results
-            .into_iter()
-            .find(|r| r.status == ResultStatus::Ok)
-            .ok_or_else(|| anyhow!("run {run} has no ok result"))
-    }
+    Ok(examples
+        .iter()
+        .map(|(status, example)| format!("e.g. {status} {example}"))
+        .collect::<Vec<_>>()
+        .join("; "))
 }
 
-impl Drop for World {
-    fn drop(&mut self) {
-        // Our own children, by their handles; then the broker topology. The database goes
-        // with `db` (TestDb drops it).
-        self.agent.take();
-        self.controller.take();
-        let config = opsconductor_queue::QueueConfig {
-            url: self.amqp_url.clone(),
-            prefix: self.prefix.clone(),
-            ..opsconductor_queue::QueueConfig::default()
-        };
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build();
-            if let Ok(rt) = rt {
-                rt.block_on(async {
-                    if let Err(e) = opsconductor_queue::delete_topology(&config, &["default"]).await
-                    {
-                        println!("could not delete queue topology {}: {e}", config.prefix);
-                    }
-                });
-            }
-        })
-        .join();
-    }
-}
-
-/// Seconds from `from` to `to` (negative when clocks disagree).
-fn since(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
-    (to - from).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6
+/// A stored result of `run`, as a template for the ingest phase.
+async fn sample_result(world: &World, run: RunId) -> anyhow::Result<ResultRecord> {
+    let results = world.store().results_for_run(run).await?;
+    results
+        .into_iter()
+        .find(|r| r.status == ResultStatus::Ok)
+        .ok_or_else(|| anyhow!("run {run} has no ok result"))
 }
 
 /// One timed run, every time relative to the run request.
@@ -655,96 +317,6 @@ struct RunTiming {
     counters: opsconductor_core::model::RunCounters,
 }
 
-/// One fping sweep.
-#[derive(Debug, Clone, Copy)]
-struct FpingTiming {
-    elapsed: Duration,
-    alive: usize,
-    /// CPU seconds fping used.
-    cpu: Option<f64>,
-}
-
-/// CPU seconds (user + system) of this process's waited-for children, from the `cutime`
-/// and `cstime` fields of `/proc/self/stat`.
-fn children_cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let cutime: f64 = fields.get(13)?.parse().ok()?;
-    let cstime: f64 = fields.get(14)?.parse().ok()?;
-    Some((cutime + cstime) / TICKS_PER_S)
-}
-
-fn fping(cidr: &str) -> anyhow::Result<FpingTiming> {
-    let cpu_before = children_cpu_seconds();
-    let t0 = Instant::now();
-    // -a -q: print only the hosts that answered (counted); the probing is the same.
-    let out = Command::new("fping")
-        .args([
-            "-a",
-            "-q",
-            "-i",
-            "0",
-            "-r",
-            "0",
-            "-t",
-            &PING_TIMEOUT_MS.to_string(),
-            "-g",
-            cidr,
-        ])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .context("running fping (scripts/install-deps.sh installs it)")?;
-    let elapsed = t0.elapsed();
-    let cpu = children_cpu_seconds()
-        .zip(cpu_before)
-        .map(|(after, before)| after - before);
-    // fping exits 1 when some host did not answer: still a measurement.
-    ensure!(
-        out.status.code().is_some_and(|c| c <= 1),
-        "fping failed: {}",
-        out.status
-    );
-    let alive = out
-        .stdout
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .count();
-    Ok(FpingTiming {
-        elapsed,
-        alive,
-        cpu,
-    })
-}
-
-/// Waits until something listens on the broker's port (a test elsewhere may be
-/// restarting RabbitMQ).
-async fn wait_for_broker(url: &str) -> anyhow::Result<()> {
-    let authority = url
-        .split("://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .ok_or_else(|| anyhow!("cannot read host:port from the AMQP URL"))?;
-    let host_port = authority.rsplit('@').next().unwrap_or(authority);
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let mut said = false;
-    loop {
-        if TcpStream::connect(host_port).is_ok() {
-            return Ok(());
-        }
-        if !said {
-            println!("waiting for RabbitMQ on {host_port} …");
-            said = true;
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "RabbitMQ is not listening on {host_port}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 struct PipelineFigures {
     runs: Vec<RunTiming>,
     fping: Vec<FpingTiming>,
@@ -754,60 +326,44 @@ struct PipelineFigures {
 }
 
 async fn pipeline(settings: &Settings) -> anyhow::Result<PipelineFigures> {
-    ensure!(
-        settings.binary.is_file(),
-        "{} does not exist: build it first (cargo build --release -p opsconductor)",
-        settings.binary.display()
-    );
-    let spec = opsconductor_core::targets::TargetSpec::range(settings.cidr.as_str());
-    let expanded = opsconductor_core::targets::expand(&spec, &opsconductor_core::targets::NoGroups)
-        .map_err(|e| anyhow!("OC_BENCH_CIDR {:?}: {e}", settings.cidr))?;
-    ensure!(
-        expanded
-            .iter()
-            .all(|t| t.ip().is_some_and(|ip| ip.is_loopback())),
-        "this benchmark only pings loopback addresses"
-    );
-    wait_for_broker(&settings.amqp_url).await?;
+    settings.processes.check_binary()?;
+    loopback_targets(&settings.cidr)?;
+    wait_for_broker(&settings.processes.amqp_url).await?;
 
-    let mut world = World::new(settings).await?;
+    let mut world = World::new(&settings.processes).await?;
     let result = pipeline_in(&mut world, settings).await;
     if std::env::var_os("OC_BENCH_KEEP_LOGS").is_some() {
-        world.dir.disable_cleanup(true);
+        world.keep_logs();
     }
     if result.is_err() {
-        world.dir.disable_cleanup(true);
+        world.keep_logs();
         println!(
             "pipeline failed; logs kept in {} (controller.log, agent.log)",
-            world.dir.path().display()
+            world.logs_dir().display()
         );
     }
     result
 }
 
 async fn pipeline_in(world: &mut World, settings: &Settings) -> anyhow::Result<PipelineFigures> {
-    println!("logs: {}", world.dir.path().display());
-    world.start_controller(settings).await?;
-    world.start_agent(settings).await?;
+    println!("logs: {}", world.logs_dir().display());
+    world.start_controller().await?;
+    world.start_agent().await?;
 
-    let warm_up = world
-        .create_ping_job("bench warm-up", WARM_UP_CIDR, settings)
-        .await?;
-    let warm = world.timed_run(warm_up).await?;
+    let warm_up = create_ping_job(world, "bench warm-up", WARM_UP_CIDR, settings).await?;
+    let warm = timed_run(world, warm_up).await?;
     println!(
         "warm-up run of {WARM_UP_CIDR}: {} results in {:.3} s",
         warm.total,
         warm.polled.as_secs_f64()
     );
 
-    let job = world
-        .create_ping_job("bench sweep", &settings.cidr, settings)
-        .await?;
+    let job = create_ping_job(world, "bench sweep", &settings.cidr, settings).await?;
     let mut runs = Vec::new();
     let mut sweeps = Vec::new();
     for i in 0..settings.runs {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let sweep = fping(&settings.cidr)?;
+        let sweep = fping(&settings.cidr, PING_TIMEOUT_MS)?;
         println!(
             "[{}] fping: {:.3} s, {} hosts answered, CPU s: fping {}",
             i + 1,
@@ -821,7 +377,7 @@ async fn pipeline_in(world: &mut World, settings: &Settings) -> anyhow::Result<P
         tokio::time::sleep(Duration::from_secs(1)).await;
         let (controller_pid, agent_pid) = (world.controller_mut()?.pid(), world.agent_mut()?.pid());
         let cpu_before = CpuSample::take(controller_pid, agent_pid);
-        let run = world.timed_run(job).await?;
+        let run = timed_run(world, job).await?;
         let cpu = CpuSample::take(controller_pid, agent_pid).since(cpu_before);
         println!(
             "[{}] run {}: {} results ({} ok) in {} chunks ({} started before marked published); accepted {:.3} s, created {:+.3} s, \
@@ -848,13 +404,13 @@ async fn pipeline_in(world: &mut World, settings: &Settings) -> anyhow::Result<P
                 "[{}] not ok: {:?}; {}",
                 i + 1,
                 run.counters,
-                world.not_ok_summary(run.run_id).await?
+                not_ok_summary(world, run.run_id).await?
             );
         }
         runs.push(run);
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let sweep = fping(&settings.cidr)?;
+    let sweep = fping(&settings.cidr, PING_TIMEOUT_MS)?;
     println!(
         "[end] fping: {:.3} s, {} hosts answered, CPU s: fping {}",
         sweep.elapsed.as_secs_f64(),
@@ -871,7 +427,7 @@ async fn pipeline_in(world: &mut World, settings: &Settings) -> anyhow::Result<P
         .last()
         .map(|r| r.run_id)
         .ok_or_else(|| anyhow!("no run"))?;
-    let sample = world.sample_result(last).await?;
+    let sample = sample_result(world, last).await?;
     Ok(PipelineFigures {
         runs,
         fping: sweeps,
@@ -879,109 +435,6 @@ async fn pipeline_in(world: &mut World, settings: &Settings) -> anyhow::Result<P
         agent_peak,
         sample,
     })
-}
-
-fn opt_secs(s: Option<f64>) -> String {
-    s.map_or_else(|| "?".to_owned(), |s| format!("{s:.3} s"))
-}
-
-// ---------------------------------------------------------------------------------------
-// CPU accounting (where the time goes)
-
-/// Clock ticks per second of `/proc/<pid>/stat` (USER_HZ, 100 on Linux).
-const TICKS_PER_S: f64 = 100.0;
-
-/// CPU seconds (user + system) a process has used, from `/proc/<pid>/stat`.
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command (which may hold spaces) start after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the command.
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / TICKS_PER_S)
-}
-
-/// CPU seconds used by every process whose command name is `comm`.
-fn cpu_seconds_of(comm: &str) -> f64 {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0.0;
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm)
-        })
-        .filter_map(cpu_seconds)
-        .sum()
-}
-
-/// Busy and total CPU seconds of the whole machine, from `/proc/stat`.
-fn machine_cpu() -> Option<(f64, f64)> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let line = stat.lines().next()?.strip_prefix("cpu ")?;
-    let values: Vec<f64> = line
-        .split_whitespace()
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    let total: f64 = values.iter().take(8).sum();
-    // idle + iowait are not busy.
-    let idle = values.get(3).copied().unwrap_or(0.0) + values.get(4).copied().unwrap_or(0.0);
-    Some(((total - idle) / TICKS_PER_S, total / TICKS_PER_S))
-}
-
-/// CPU seconds of the parts of the pipeline at one moment.
-#[derive(Debug, Clone, Copy, Default)]
-struct CpuSample {
-    controller: f64,
-    agent: f64,
-    postgres: f64,
-    rabbitmq: f64,
-    machine_busy: f64,
-    machine_total: f64,
-}
-
-impl CpuSample {
-    fn take(controller: u32, agent: u32) -> Self {
-        let (machine_busy, machine_total) = machine_cpu().unwrap_or_default();
-        Self {
-            controller: cpu_seconds(controller).unwrap_or_default(),
-            agent: cpu_seconds(agent).unwrap_or_default(),
-            postgres: cpu_seconds_of("postgres"),
-            rabbitmq: cpu_seconds_of("beam.smp"),
-            machine_busy,
-            machine_total,
-        }
-    }
-
-    fn since(self, before: Self) -> Self {
-        Self {
-            controller: self.controller - before.controller,
-            agent: self.agent - before.agent,
-            postgres: self.postgres - before.postgres,
-            rabbitmq: self.rabbitmq - before.rabbitmq,
-            machine_busy: self.machine_busy - before.machine_busy,
-            machine_total: self.machine_total - before.machine_total,
-        }
-    }
-
-    fn describe(&self) -> String {
-        let others =
-            self.machine_busy - self.controller - self.agent - self.postgres - self.rabbitmq;
-        format!(
-            "CPU s: controller {:.2}, agent {:.2}, postgres {:.2}, rabbitmq {:.2}, other processes \
-             {:.2}; machine busy {:.0}% of {:.1} core-s",
-            self.controller,
-            self.agent,
-            self.postgres,
-            self.rabbitmq,
-            others.max(0.0),
-            100.0 * self.machine_busy / self.machine_total.max(f64::EPSILON),
-            self.machine_total
-        )
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1219,94 +672,8 @@ fn csv_row(out: &mut Vec<u8>, r: &ResultRecord, run_created_at: DateTime<Utc>, c
     out.push(b'\n');
 }
 
-/// Runs `psql -c command` against `url`, feeding `stdin` if given.
-fn psql(url: &str, command: &str, stdin: Option<&[u8]>) -> anyhow::Result<String> {
-    let mut child = Command::new("psql")
-        .args([
-            "-X",
-            "-q",
-            "-t",
-            "-A",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-d",
-            url,
-            "-c",
-            command,
-        ])
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("running psql (installed with PostgreSQL)")?;
-    if let Some(bytes) = stdin {
-        let mut pipe = child
-            .stdin
-            .take()
-            .ok_or_else(|| anyhow!("psql has no stdin"))?;
-        pipe.write_all(bytes).context("writing to psql")?;
-    }
-    let out = child.wait_with_output()?;
-    ensure!(
-        out.status.success(),
-        "psql {command:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-fn psql_scalar(url: &str, query: &str) -> anyhow::Result<String> {
-    psql(url, query, None)
-}
-
 // ---------------------------------------------------------------------------------------
 // Report
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n == 0 {
-        f64::NAN
-    } else if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
-}
-
-fn range(values: &[f64], unit: &str, digits: usize) -> String {
-    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if values.len() <= 1 || (hi - lo).abs() < f64::EPSILON {
-        format!("{lo:.digits$}{unit}")
-    } else {
-        format!(
-            "{:.digits$}{unit} ({lo:.digits$}–{hi:.digits$})",
-            median(values.to_vec())
-        )
-    }
-}
-
-fn met(ok: bool) -> &'static str {
-    if ok { "yes" } else { "**no**" }
-}
-
-fn thousands(n: f64) -> String {
-    let n = n.round() as u64;
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
 
 fn report(settings: &Settings, pipe: Option<&PipelineFigures>, ingest: Option<&IngestFigures>) {
     let mut rows: Vec<[String; 6]> = Vec::new();
@@ -1428,9 +795,9 @@ fn report(settings: &Settings, pipe: Option<&PipelineFigures>, ingest: Option<&I
          ≤ 1 is faster) except where marked rate (> 1 is faster)",
         settings.chunk_size,
         settings.concurrency,
-        settings.agent_chunks,
-        settings.agent_concurrency,
-        settings.agent_batch
+        settings.processes.agent_chunks,
+        settings.processes.agent_concurrency,
+        settings.processes.agent_batch
     );
     if let Some(i) = ingest {
         println!(

@@ -32,8 +32,9 @@ use crate::api::{Api, Page, decode_cursor, encode_cursor, page, page_limit};
 use crate::error::ControllerError;
 use crate::events::EventBus;
 
-/// How often the finisher looks for scans whose run ended.
-pub const SCAN_FINISH_POLL: Duration = Duration::from_secs(1);
+/// How often the finisher looks for scans whose run ended (a cheap indexed query while
+/// nothing runs; part of how long a scan takes to reach the inventory).
+pub const SCAN_FINISH_POLL: Duration = Duration::from_millis(250);
 /// Devices one listing page returns at most.
 pub const MAX_DEVICE_PAGE: u32 = 10_000;
 /// Addresses one bulk tag or delete names at most.

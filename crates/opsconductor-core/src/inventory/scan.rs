@@ -292,10 +292,12 @@ impl ScanSpec {
             ));
         }
         for port in &profile.tcp_ports {
+            // Connect only: a service that waits for the client to speak (HTTP) would
+            // otherwise hold every probe for its whole read timeout.
             actions.push(action(
                 commands::TCP,
                 &format!("tcp {port}"),
-                json!({"port": port}),
+                json!({"port": port, "read_bytes": 0}),
             ));
         }
         if let Some(snmp) = &profile.snmp {
