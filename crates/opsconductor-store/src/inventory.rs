@@ -137,7 +137,8 @@ pub struct ScanFinish {
     pub reason: Option<String>,
     /// Live hosts: the snapshot, and the devices to upsert.
     pub hosts: Vec<ObservedDevice>,
-    /// Now.
+    /// When the fold began: first and last seen of the devices it found. The scan's own
+    /// `finished_at` is stamped when the write ends.
     pub finished_at: DateTime<Utc>,
 }
 
@@ -1013,6 +1014,13 @@ impl InventoryStore for PgStore {
                 .collect();
             upsert_devices_pg(&mut tx, &devices, Some(finish.id)).await?;
         }
+        // Stamped after the writes: `finished_at` is when the inventory holds the scan.
+        sqlx::query("UPDATE scans SET finished_at = $2 WHERE id = $1")
+            .bind(finish.id)
+            .bind(Utc::now())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
         tx.commit().await.map_err(db)?;
         Ok(true)
     }

@@ -509,6 +509,13 @@ impl InventoryStore for SqliteStore {
             };
             upsert_device(&mut tx, &device, Some(finish.id)).await?;
         }
+        // Stamped after the writes: `finished_at` is when the inventory holds the scan.
+        sqlx::query("UPDATE scans SET finished_at = $2 WHERE id = $1")
+            .bind(finish.id)
+            .bind(Ts(now()))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
         tx.commit().await.map_err(db)?;
         Ok(true)
     }
