@@ -88,3 +88,27 @@ pub async fn api_token(
         .map(str::to_owned)
         .ok_or_else(|| anyhow!("no token in the API token response"))
 }
+
+/// Runs a benchmark's body on a multi-threaded runtime: success unless the harness itself
+/// failed (a missed goal is reported in the table, not as a failure).
+pub fn run_benchmark(
+    bench: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(bench) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("benchmark harness failed: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

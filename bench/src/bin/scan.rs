@@ -1081,21 +1081,5 @@ async fn bench() -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            println!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(bench()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            println!("benchmark harness failed: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    opsconductor_bench::run_benchmark(bench())
 }
