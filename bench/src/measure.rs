@@ -62,6 +62,28 @@ fn machine_cpu() -> Option<(f64, f64)> {
     Some(((total - idle) / TICKS_PER_S, total / TICKS_PER_S))
 }
 
+/// Waits until the machine is quiet — under 25 % of its CPU busy over a 100 ms window —
+/// or 3 s have passed, so one measured tool does not start in the tail of the previous
+/// one (sockets closing, the database writing back).
+pub async fn settle() {
+    const WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let Some(mut before) = machine_cpu() else {
+        return;
+    };
+    while std::time::Instant::now() < deadline {
+        tokio::time::sleep(WINDOW).await;
+        let Some(now) = machine_cpu() else {
+            return;
+        };
+        let (busy, total) = (now.0 - before.0, now.1 - before.1);
+        if total > 0.0 && busy / total < 0.25 {
+            return;
+        }
+        before = now;
+    }
+}
+
 /// CPU seconds of the parts of the pipeline at one moment (or, after [`Self::since`],
 /// used between two moments).
 #[derive(Debug, Clone, Copy, Default)]

@@ -74,7 +74,8 @@ use opsconductor_bench::harness::{
     Processes, World, env_or, loopback_targets, psql_scalar, wait_for_broker,
 };
 use opsconductor_bench::measure::{
-    CpuSample, FpingTiming, children_cpu_seconds, fping, median, opt_secs, range, since, thousands,
+    CpuSample, FpingTiming, children_cpu_seconds, fping, median, opt_secs, range, settle, since,
+    thousands,
 };
 use opsconductor_core::ids::RunId;
 use opsconductor_core::model::{Run, RunStatus};
@@ -544,8 +545,7 @@ fn describe_nmap(label: &str, what: &str, n: &NmapTiming) -> String {
 
 async fn anchors(label: &str, cidr: &str, port: u16) -> anyhow::Result<Anchors> {
     let p = port.to_string();
-    let pause = Duration::from_secs(1);
-    tokio::time::sleep(pause).await;
+    settle().await;
     let sweep = fping(cidr, FPING_TIMEOUT_MS)?;
     println!(
         "[{label}] fping: {:.3} s, {} hosts answered, CPU s {}",
@@ -553,16 +553,16 @@ async fn anchors(label: &str, cidr: &str, port: u16) -> anyhow::Result<Anchors> 
         sweep.alive,
         cpu_text(sweep.cpu)
     );
-    tokio::time::sleep(pause).await;
+    settle().await;
     let discovery = nmap(&["-sn"], cidr, port)?;
     println!("{}", describe_nmap(label, "nmap -sn", &discovery));
-    tokio::time::sleep(pause).await;
+    settle().await;
     let connect = nmap(&["-sT", "-p", &p], cidr, port)?;
     println!("{}", describe_nmap(label, "nmap -sT", &connect));
-    tokio::time::sleep(pause).await;
+    settle().await;
     let connect_all = nmap(&["-Pn", "-sT", "-p", &p], cidr, port)?;
     println!("{}", describe_nmap(label, "nmap -Pn -sT", &connect_all));
-    tokio::time::sleep(pause).await;
+    settle().await;
     Ok(Anchors {
         fping: sweep,
         discovery,
